@@ -1,0 +1,1 @@
+"""Runnable recipes: run folders, callbacks, export, experiments and the `zoo` command."""

@@ -1,0 +1,54 @@
+"""The callbacks every recipe run uses: resume, checkpoints, TensorBoard and hparams."""
+
+import time
+
+import keras
+from tensorboard.plugins.hparams import api as hparams_api
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record the wall time of each finished epoch, in seconds, as `epoch_seconds`."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_seconds = []
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+def hparam_value(value):
+    """Convert a config value to a type the TensorBoard hparams plugin accepts."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def standard_callbacks(run, hparams, histogram_freq=1):
+    """Build the callbacks of one run.
+
+    Args:
+        run: the `recipes.run_folder.RunFolder` of the run.
+        hparams: dict of the run's hyperparameters, shown in TensorBoard's HParams dashboard.
+        histogram_freq: epochs between weight histograms (0 turns them off).
+
+    Returns:
+        A list: `BackupAndRestore` (resume after an interruption), `ModelCheckpoint`
+        (weights after each epoch), `TensorBoard` (scalars, histograms), the hparams
+        callback and an `EpochTimer`, which is last.
+
+    Example:
+    >>> callbacks = standard_callbacks(run, {"variant": "coords", "seed": 0})
+    """
+    hparams = {name: hparam_value(value) for name, value in hparams.items()}
+    return [
+        keras.callbacks.BackupAndRestore(run.backup_dir, save_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(run.checkpoint_path, save_weights_only=True),
+        keras.callbacks.TensorBoard(run.log_dir, histogram_freq=histogram_freq),
+        hparams_api.KerasCallback(run.log_dir, hparams, trial_id=run.path),
+        EpochTimer(),
+    ]

@@ -1,0 +1,107 @@
+"""Train one model into a run folder: fit with callbacks, evaluate, save, export, record."""
+
+import dataclasses
+import logging
+import os
+import platform
+import time
+
+import keras
+import tensorflow as tf
+
+from recipes import callbacks as run_callbacks
+from recipes import export
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """What a finished run returns: its model and the metrics written to metrics.json."""
+
+    model: keras.Model
+    metrics: dict
+
+
+def environment_info():
+    """Return the versions and machine facts recorded with every run."""
+    import keras_hub
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def train_and_export(
+    model,
+    run,
+    train_dataset,
+    validation_dataset,
+    test_dataset,
+    epochs,
+    hparams,
+    input_signature,
+    verbose="auto",
+    histogram_freq=1,
+):
+    """Fit a compiled model, evaluate it on the test split, then save and export it.
+
+    Training resumes from `run.backup_dir` when an earlier run of the same folder was
+    interrupted. `metrics.json` is written last, so its presence marks a complete run.
+
+    Args:
+        model: a compiled `keras.Model`.
+        run: the run's `RunFolder`, already prepared.
+        train_dataset, validation_dataset, test_dataset: batched `tf.data.Dataset`s.
+        epochs: total number of epochs, counted across resumes.
+        hparams: hyperparameters for the TensorBoard HParams dashboard.
+        input_signature: list of `tf.TensorSpec` for the exported serving endpoint.
+        verbose: `model.fit` verbosity; `"auto"` shows a progress bar.
+        histogram_freq: epochs between weight histograms in TensorBoard.
+
+    Returns:
+        A `TrainedRun`.
+
+    Example:
+    >>> trained = train_and_export(model, run, train, validation, test, 3,
+    ...                            {"variant": "coords"}, [tf.TensorSpec([None, 28, 28, 1])])
+    """
+    callbacks = run_callbacks.standard_callbacks(run, hparams, histogram_freq=histogram_freq)
+    timer = callbacks[-1]
+
+    start = time.perf_counter()
+    history = model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the training dataset shuffles itself each epoch
+    )
+    fit_seconds = time.perf_counter() - start
+
+    test_metrics = model.evaluate(test_dataset, return_dict=True, verbose=0)
+    export.save_keras_model(model, run.keras_path)
+    export.export_saved_model(model, run.saved_model_path, input_signature)
+
+    metrics = {
+        "test": {name: float(value) for name, value in test_metrics.items()},
+        "history": {name: [float(v) for v in values] for name, values in history.history.items()},
+        "epochs": epochs,
+        "epochs_run_in_last_process": len(timer.epoch_seconds),
+        "epoch_seconds": timer.epoch_seconds,
+        "fit_seconds": fit_seconds,
+        "parameters": int(model.count_params()),
+        "trainable_parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
+        "environment": environment_info(),
+    }
+    run.write_metrics(metrics)
+    logger.info("Run %s finished: test %s", run.path, metrics["test"])
+    return TrainedRun(model=model, metrics=metrics)
