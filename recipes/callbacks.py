@@ -49,6 +49,6 @@ def standard_callbacks(run, hparams, histogram_freq=1):
         keras.callbacks.BackupAndRestore(run.backup_dir, save_freq="epoch"),
         keras.callbacks.ModelCheckpoint(run.checkpoint_path, save_weights_only=True),
         keras.callbacks.TensorBoard(run.log_dir, histogram_freq=histogram_freq),
-        hparams_api.KerasCallback(run.log_dir, hparams, trial_id=run.path),
+        hparams_api.KerasCallback(run.log_dir, hparams, trial_id=run.name),
         EpochTimer(),
     ]

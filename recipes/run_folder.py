@@ -46,6 +46,11 @@ class RunFolder:
     def __init__(self, path):
         self.path = os.path.abspath(path)
 
+    @property
+    def name(self):
+        """`<parent folder>/<run folder>`: names the run in TensorBoard without the full path."""
+        return os.path.join(os.path.basename(os.path.dirname(self.path)), os.path.basename(self.path))
+
     def join(self, *parts):
         return os.path.join(self.path, *parts)
 

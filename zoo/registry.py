@@ -16,29 +16,25 @@ class ModelSpec:
     """A registered model configuration.
 
     Attributes:
-        name: registry name, `family-variant.dataset`.
+        name: registry name, `family-variant.dataset`; the data set part names its task
+            in `zoo.tasks`.
         builder: function returning an uncompiled `keras.Model` from keyword arguments.
         arguments: default keyword arguments of `builder`.
         tiny_arguments: overrides that make a tiny model for fast tests.
-        compile_model: function that compiles a model with the configuration's loss and metrics.
-        input_signature: function of the builder arguments returning the `tf.TensorSpec`
-            list of the exported serving endpoint.
-        example_inputs: function `(arguments, batch_size, seed)` returning a NumPy input batch.
-        example_targets: function `(arguments, batch_size, seed)` returning a target batch.
         description: one line on what the model is and what it tests.
-        recipe: command that trains the pretrained weights.
+        epochs: training epochs of the pretrained weights.
+        batch_size: training batch size of the pretrained weights.
+        learning_rate: Adam learning rate of the pretrained weights.
     """
 
     name: str
     builder: Callable
     arguments: dict
     tiny_arguments: dict
-    compile_model: Callable
-    input_signature: Callable
-    example_inputs: Callable
-    example_targets: Callable
     description: str
-    recipe: str = ""
+    epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 1e-3
 
     @property
     def family(self):
@@ -51,6 +47,11 @@ class ModelSpec:
     @property
     def dataset(self):
         return self.name.rsplit(".", 1)[1]
+
+    @property
+    def recipe(self):
+        """The command that trains this model's pretrained weights."""
+        return f"zoo train pretrained {self.name}"
 
     def resolve_arguments(self, tiny=False, **overrides):
         """Return the builder arguments: defaults, then the tiny size, then `overrides`."""

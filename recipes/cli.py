@@ -1,0 +1,109 @@
+"""The `zoo` command: browse the registry, show model cards, run recipes.
+
+Example:
+    zoo list 'convnet-*'
+    zoo info convnet-coords.fashion_mnist
+    zoo train convnet_positions --epochs 2
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+# Recipe names accepted by `zoo train`, mapped to their modules (each has `main(argv)`).
+RECIPES = {
+    "convnet_positions": "recipes.convnet_positions",
+    "pretrained": "recipes.train_pretrained",
+}
+
+
+class UsageError(Exception):
+    """A user error reported as one line without a traceback (unless --verbose)."""
+
+
+def _list(args):
+    import zoo
+
+    names = zoo.list_models(args.pattern, pretrained=True if args.pretrained else None)
+    if not names:
+        raise UsageError(f"No registered model matches {args.pattern!r}. Run `zoo list` to see them all.")
+    width = max(len(name) for name in names)
+    print(f"{'name':<{width}}  pretrained  description")
+    for name in names:
+        spec = zoo.get_spec(name)
+        flag = "yes" if zoo.has_pretrained(name) else "-"
+        print(f"{name:<{width}}  {flag:<10}  {spec.description}")
+    return 0
+
+
+def _info(args):
+    import zoo
+
+    spec = zoo.get_spec(args.name)
+    info = {
+        "name": spec.name,
+        "family": spec.family,
+        "variant": spec.variant,
+        "dataset": spec.dataset,
+        "description": spec.description,
+        "arguments": spec.arguments,
+        "pretrained": zoo.has_pretrained(spec.name),
+    }
+    if info["pretrained"]:
+        info["card"] = zoo.read_card(spec.name)
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def _train(args):
+    if args.recipe not in RECIPES:
+        import difflib
+
+        matches = difflib.get_close_matches(args.recipe, RECIPES, n=2)
+        hint = f" Did you mean {matches[0]!r}?" if matches else ""
+        raise UsageError(f"Unknown recipe {args.recipe!r}.{hint} Recipes: {', '.join(sorted(RECIPES))}.")
+    module = importlib.import_module(RECIPES[args.recipe])
+    return module.main(args.recipe_args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="zoo", description="Encoding zoo: models, recipes and reports.")
+    parser.add_argument("--verbose", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    list_parser = commands.add_parser("list", help="list registered models")
+    list_parser.add_argument("pattern", nargs="?", default=None, help="shell-style name pattern, e.g. 'convnet-*'")
+    list_parser.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
+    list_parser.set_defaults(handler=_list)
+
+    info_parser = commands.add_parser("info", help="show a model's configuration and card")
+    info_parser.add_argument("name", help="registry name, e.g. convnet-coords.fashion_mnist")
+    info_parser.set_defaults(handler=_info)
+
+    train_parser = commands.add_parser("train", help="run a recipe; arguments after the name go to it")
+    train_parser.add_argument("recipe", help=f"recipe name: {', '.join(sorted(RECIPES))}")
+    train_parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="arguments of the recipe")
+    train_parser.set_defaults(handler=_train)
+    return parser
+
+
+def main(argv=None):
+    """Run the `zoo` command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    try:
+        return args.handler(args)
+    except Exception as error:  # every error becomes one line unless --verbose
+        if args.verbose:
+            raise
+        message = error.message if hasattr(error, "message") else str(error)
+        print(f"zoo: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
