@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @keras.saving.register_keras_serializable(package="encoding_zoo")
 class RandomBeta(keras.initializers.Initializer):
@@ -170,6 +172,8 @@ class BetaPositionalEncoding(keras.layers.Layer):
         self.input_spec = keras.InputSpec(ndim=3, axes={-1: hidden_dim})
 
     def call(self, inputs, start_index=0):
+        _check_float_inputs(inputs, type(self).__name__)
+        start_index = _check_start_index(start_index)
         shape = ops.shape(inputs)
         sequence_length, hidden_dim = shape[-2], shape[-1]
         start_index = self._check_length(sequence_length, start_index)
@@ -303,7 +307,7 @@ def check_positive_float(name, value):
 
 
 def check_range(minval, maxval):
-    """Return `(minval, maxval)` as floats, or raise unless `minval < maxval`."""
+    """Return `(minval, maxval)` as floats, or raise unless `minval < maxval` in float32 range."""
     minval = check_finite_float("minval", minval)
     maxval = check_finite_float("maxval", maxval)
     if not minval < maxval:
@@ -311,4 +315,33 @@ def check_range(minval, maxval):
             "`minval` must be less than `maxval`. "
             f"Received: minval={minval!r}, maxval={maxval!r}"
         )
+    # The table is a float32 weight, so both ends and the width must be finite in float32.
+    if max(abs(minval), abs(maxval), maxval - minval) > FLOAT32_MAX:
+        raise ValueError(
+            f"`minval` and `maxval` must span a range that float32 can store (|value| <= {FLOAT32_MAX:.3g}). "
+            f"Received: minval={minval!r}, maxval={maxval!r}"
+        )
     return minval, maxval
+
+
+def _check_float_inputs(inputs, layer_name):
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        raise TypeError(
+            f"{layer_name} adds a float table, so it expects float inputs such as token "
+            f"embeddings. Received inputs of dtype {dtype}. Embed or cast them first."
+        )
+
+
+def _check_start_index(start_index):
+    """Reject a bool or fractional `start_index`; tensors pass and are checked later."""
+    if isinstance(start_index, (bool, np.bool_)) or isinstance(start_index, (float, np.floating, str)):
+        raise TypeError(
+            f"`start_index` must be an integer or an integer tensor. Received: start_index={start_index!r}"
+        )
+    if hasattr(start_index, "dtype") and "int" not in keras.backend.standardize_dtype(start_index.dtype):
+        raise TypeError(
+            "`start_index` must be an integer or an integer tensor. "
+            f"Received a tensor of dtype {keras.backend.standardize_dtype(start_index.dtype)}"
+        )
+    return start_index

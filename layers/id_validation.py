@@ -92,7 +92,11 @@ def assert_ids_in_range(ids, num_ids, layer_name, fix):
     >>> ids = assert_ids_in_range(ids, 1000, "OneHotInput (layer one_hot_input)",
     ...                           "Use a larger `num_tokens`.")
     """
-    in_range = tf.logical_and(ids >= 0, ids < num_ids)
+    # Compare in a 64-bit type: in a narrow dtype such as int8, `num_ids` would wrap around.
+    # A uint64 id above the int64 maximum becomes negative here, so it is still rejected,
+    # and the message lists the original `ids` values.
+    wide_ids = ids if ids.dtype in (tf.int32, tf.int64) else tf.cast(ids, tf.int64)
+    in_range = tf.logical_and(wide_ids >= 0, wide_ids < num_ids)
     all_in_range = tf.reduce_all(in_range)
     message = f"{layer_name} received ids outside the valid range [0, {num_ids}):"
 

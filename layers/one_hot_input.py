@@ -167,19 +167,22 @@ class OneHotInput(keras.layers.Layer):
 
     def _in_range_ids(self, ids):
         """Map out-of-range ids to the extra column, or check that there are none."""
+        if not self.oov_bucket:
+            # Checked before the cast below, so the error lists the ids as received.
+            ids = assert_ids_in_range(
+                ids,
+                self.num_tokens,
+                layer_name=f"{type(self).__name__} (layer {self.name})",
+                fix="Use a larger `num_tokens`, or `oov_bucket=True` to map such ids to one column.",
+            )
+
         if keras.backend.standardize_dtype(ids.dtype) not in ("int32", "int64"):
             ids = ops.cast(ids, "int64")
 
         if self.oov_bucket:
             in_range = ops.logical_and(ids >= 0, ids < self.num_tokens)
             return ops.where(in_range, ids, ops.full_like(ids, self.num_tokens))
-
-        return assert_ids_in_range(
-            ids,
-            self.num_tokens,
-            layer_name=f"{type(self).__name__} (layer {self.name})",
-            fix="Use a larger `num_tokens`, or `oov_bucket=True` to map such ids to one column.",
-        )
+        return ids
 
     def _sparse_one_hot(self, ids):
         """Build the one-hot SparseTensor from the ids' coordinates, without a dense tensor."""

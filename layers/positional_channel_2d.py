@@ -156,6 +156,12 @@ class PositionalChannel2D(keras.layers.Layer):
         self.input_spec = keras.InputSpec(ndim=4, axes=axes)
 
     def call(self, inputs):
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if dtype.startswith("complex") or dtype == "string":
+            raise TypeError(
+                f"PositionalChannel2D expects real-valued images (float, int or bool). "
+                f"Received images of dtype {dtype}. Convert them to float32 first."
+            )
         inputs = ops.cast(inputs, self.compute_dtype)
         shape = ops.shape(inputs)
         height, width = self._spatial_size(shape)

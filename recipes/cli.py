@@ -29,6 +29,9 @@ def _list(args):
     names = zoo.list_models(args.pattern, pretrained=True if args.pretrained else None)
     if not names:
         raise UsageError(f"No registered model matches {args.pattern!r}. Run `zoo list` to see them all.")
+    if args.markdown:
+        print(markdown_table(names))
+        return 0
     width = max(len(name) for name in names)
     print(f"{'name':<{width}}  pretrained  description")
     for name in names:
@@ -36,6 +39,27 @@ def _list(args):
         flag = "yes" if zoo.has_pretrained(name) else "-"
         print(f"{name:<{width}}  {flag:<10}  {spec.description}")
     return 0
+
+
+def _pretrained_summary(name):
+    import zoo
+
+    if not zoo.has_pretrained(name):
+        return "-"
+    card = zoo.read_card(name)
+    metric = card["metrics"]["primary"]
+    value = card["metrics"]["test"][metric]
+    return f"test {metric} {value:.4f}, {card['training']['epochs']} epochs"
+
+
+def markdown_table(names):
+    """Format registry entries as a Markdown table: name, description, pretrained metric."""
+    import zoo
+
+    lines = ["| model | description | pretrained (test metric) |", "| --- | --- | --- |"]
+    for name in names:
+        lines.append(f"| `{name}` | {zoo.get_spec(name).description} | {_pretrained_summary(name)} |")
+    return "\n".join(lines)
 
 
 def _info(args):
@@ -76,6 +100,7 @@ def build_parser():
     list_parser = commands.add_parser("list", help="list registered models")
     list_parser.add_argument("pattern", nargs="?", default=None, help="shell-style name pattern, e.g. 'convnet-*'")
     list_parser.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
+    list_parser.add_argument("--markdown", action="store_true", help="print a Markdown table (the docs/models.md format)")
     list_parser.set_defaults(handler=_list)
 
     info_parser = commands.add_parser("info", help="show a model's configuration and card")

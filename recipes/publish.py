@@ -13,8 +13,8 @@ from recipes.training import environment_info
 from zoo import pretrained
 
 GOLDEN_BATCH_SIZE = 4
-# Golden outputs are compared with this absolute tolerance after reload; float32 kernels
-# may sum in another order on another CPU, so the check is not bit-exact.
+# Absolute tolerance of the golden-output check after reload. Float32 kernels may sum in
+# another order on another CPU, so the check is not bit-exact.
 GOLDEN_ATOL = 1e-4
 # Test metrics re-evaluated from the shipped model must match the card within this.
 METRIC_ATOL = 2e-3

@@ -20,7 +20,7 @@ from recipes import atomic
 
 
 class ExistingRun(enum.Enum):
-    """What to do when the run folder already exists."""
+    """Policy for a run folder that already exists."""
 
     REJECT = "reject"
     RESUME = "resume"
@@ -101,7 +101,7 @@ class RunFolder:
         if has_content and existing is ExistingRun.REJECT:
             state = "a complete run" if self.is_complete() else "an unfinished run"
             raise RunFolderExistsError(
-                f"Run folder {self.path} already holds {state}. Pass --resume to continue it, "
+                f"Run folder {self.path} already contains {state}. Pass --resume to continue it, "
                 "--overwrite to delete it and start again, or choose another --output folder."
             )
         if has_content and existing is ExistingRun.OVERWRITE:

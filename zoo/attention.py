@@ -1,8 +1,11 @@
 """Multi-head self-attention that can apply rotary embeddings or ALiBi inside attention."""
 
+import math
+import numbers
+
 import keras
 from keras import ops
-from keras_hub.layers import AlibiBias, RotaryEmbedding
+from keras_hub.layers import RotaryEmbedding
 
 from zoo.positional import ATTENTION_SCHEMES
 
@@ -21,17 +24,22 @@ class PositionalMultiHeadAttention(keras.layers.MultiHeadAttention):
     - `positional="rotary"`: keras-hub `RotaryEmbedding` rotates the projected queries and keys
       of every head by their position, so the score of a query and a key depends on their
       distance (Su et al. 2021, arXiv 2104.09864). The head size `key_dim` must be even.
-    - `positional="alibi"`: keras-hub `AlibiBias` adds a per-head linear bias to the attention
-      scores before the softmax (Press et al. 2021, arXiv 2108.12409).
+    - `positional="alibi"`: adds the ALiBi bias `-slope_h * |i - j|` to the score of query
+      position `i` and key position `j` in head `h` before the softmax (Press et al. 2021,
+      arXiv 2108.12409). The bias depends on the distance only, so it is correct both in a
+      bidirectional encoder and under a causal mask, where it equals the paper's
+      `-slope_h * (i - j)`. `alibi_slopes` gives the slopes.
 
-    Positions count from 0 at the first token, so right padding leaves the positions of the
-    real tokens unchanged.
+    The layer computes the ALiBi bias itself because keras-hub's `AlibiBias` (keras-hub 0.32.0)
+    is causal-only: it adds `slope_h * (j - (S - 1))` for `S` keys, the same for every query.
+    Under a causal mask that differs from ALiBi by a per-query constant that the softmax
+    cancels. In a bidirectional encoder it would favour later keys for every query.
 
-    NOTE: keras-hub's `AlibiBias` (keras-hub 0.32.0) adds `slope * (j - (S - 1))` for key
-    position `j` out of `S` keys, the same for every query. Under a causal mask this equals
-    ALiBi's `-slope * (i - j)` up to a per-query constant that the softmax cancels. In a
-    bidirectional encoder it is not the symmetric `-slope * |i - j|`: it favours later keys
-    for every query.
+    Positions count from 0 at the first token, for queries and keys alike, so right padding
+    leaves the positions of the real tokens unchanged. The ALiBi bias depends on distances only,
+    so in a bidirectional encoder whose only position information is ALiBi, reversing the real
+    tokens reverses the outputs, and a mean-pooled encoder gives a sequence and its reverse the
+    same result.
 
     Args:
         num_heads: int, number of attention heads.
@@ -39,9 +47,10 @@ class PositionalMultiHeadAttention(keras.layers.MultiHeadAttention):
         positional: str, `"none"`, `"rotary"` or `"alibi"`. Defaults to `"none"`.
         rotary_max_wavelength: int, the longest wavelength of the rotary embedding.
             Defaults to 10000, the keras-hub default.
-        alibi_bias_max: int, sets the ALiBi slopes: with a power-of-two number of heads `N`,
-            head `h` (counted from 1) gets the slope `2 ** (-alibi_bias_max * h / N)`.
-            Defaults to 8, the keras-hub default.
+        alibi_bias_max: positive number, sets the ALiBi slopes: with a power-of-two number of
+            heads `N`, head `h` (counted from 1) gets the slope `2 ** (-alibi_bias_max * h / N)`.
+            `alibi_slopes` gives the rule for other `N`. Defaults to 8, the value of the paper
+            and of keras-hub.
         **kwargs: other `keras.layers.MultiHeadAttention` arguments.
 
     Example:
@@ -74,22 +83,18 @@ class PositionalMultiHeadAttention(keras.layers.MultiHeadAttention):
                 f"be even. Received: key_dim={key_dim}. Choose `hidden_dim` and `num_heads` "
                 "so that hidden_dim // num_heads is even."
             )
+        _check_alibi_bias_max(alibi_bias_max)
 
         self.positional = positional
         self.rotary_max_wavelength = rotary_max_wavelength
         self.alibi_bias_max = alibi_bias_max
 
         self._rotary_embedding = None
-        self._alibi_bias = None
         if positional == "rotary":
             self._rotary_embedding = RotaryEmbedding(
                 max_wavelength=rotary_max_wavelength,
                 dtype=self.dtype_policy,
                 name="rotary_embedding",
-            )
-        if positional == "alibi":
-            self._alibi_bias = AlibiBias(
-                alibi_bias_max=alibi_bias_max, dtype=self.dtype_policy, name="alibi_bias"
             )
 
     def _compute_attention(
@@ -125,7 +130,11 @@ class PositionalMultiHeadAttention(keras.layers.MultiHeadAttention):
 
         # Scores have shape (batch, num_heads, query_length, key_length).
         scores = ops.einsum(self._dot_product_equation, key, query)
-        scores = self._alibi_bias(scores)
+        shape = ops.shape(scores)
+        bias = alibi_bias(
+            alibi_slopes(self._num_heads, self.alibi_bias_max), shape[-2], shape[-1]
+        )
+        scores = ops.add(scores, ops.cast(bias, scores.dtype))
 
         probabilities = self._masked_softmax(scores, attention_mask)
         dropped = self._dropout_layer(probabilities, training=training)
@@ -143,3 +152,70 @@ class PositionalMultiHeadAttention(keras.layers.MultiHeadAttention):
             }
         )
         return config
+
+
+def alibi_slopes(num_heads, alibi_bias_max=8):
+    """Return the ALiBi slope of every head as a list of `num_heads` floats.
+
+    With a power-of-two number of heads `N`, head `h` (counted from 1) gets the slope
+    `2 ** (-alibi_bias_max * h / N)`. For other `N`, the first `P` heads take the slopes of
+    `P` heads, where `P` is the largest power of two below `N`, and the other `N - P` heads take
+    every second slope of `2 * P` heads, starting with the first. This is the rule of the ALiBi
+    authors' code (Press et al. 2021, arXiv 2108.12409), which keras-hub's `AlibiBias`
+    (keras-hub 0.32.0) follows, so both give the same slopes.
+
+    Args:
+        num_heads: int, the number of attention heads.
+        alibi_bias_max: positive number, the exponent scale of the slopes. Defaults to 8.
+
+    Example:
+    >>> alibi_slopes(4)
+    [0.25, 0.0625, 0.015625, 0.00390625]
+    """
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads <= 0:
+        raise ValueError(
+            f"`num_heads` must be a positive integer. Received: num_heads={num_heads!r}"
+        )
+    _check_alibi_bias_max(alibi_bias_max)
+
+    power_of_two = 2 ** math.floor(math.log2(num_heads))
+    slopes = _geometric_slopes(power_of_two, alibi_bias_max)
+    interleaved = _geometric_slopes(2 * power_of_two, alibi_bias_max)[0::2]
+    return slopes + interleaved[: num_heads - power_of_two]
+
+
+def alibi_bias(slopes, query_length, key_length):
+    """Return the float32 ALiBi bias `-slopes[h] * |i - j|`, shape `(1, heads, queries, keys)`.
+
+    Args:
+        slopes: sequence of floats, the slope of every head (see `alibi_slopes`).
+        query_length: int or scalar tensor, the number of query positions `i`.
+        key_length: int or scalar tensor, the number of key positions `j`.
+
+    Example:
+    >>> keras.ops.convert_to_numpy(alibi_bias([0.5], 2, 3))[0, 0]
+    array([[ 0. , -0.5, -1. ],
+           [-0.5,  0. , -0.5]], dtype=float32)
+    """
+    query_positions = ops.arange(query_length, dtype="float32")
+    key_positions = ops.arange(key_length, dtype="float32")
+    distances = ops.abs(
+        ops.subtract(ops.expand_dims(query_positions, 1), ops.expand_dims(key_positions, 0))
+    )
+
+    slopes = ops.reshape(ops.convert_to_tensor(slopes, dtype="float32"), (-1, 1, 1))
+    bias = ops.multiply(slopes, ops.subtract(0.0, distances))
+    return ops.expand_dims(bias, 0)
+
+
+def _geometric_slopes(num_heads, alibi_bias_max):
+    return [2.0 ** (-alibi_bias_max * head / num_heads) for head in range(1, num_heads + 1)]
+
+
+def _check_alibi_bias_max(alibi_bias_max):
+    is_number = isinstance(alibi_bias_max, numbers.Real) and not isinstance(alibi_bias_max, bool)
+    if not is_number or not alibi_bias_max > 0:
+        raise ValueError(
+            "`alibi_bias_max` must be a positive number, the exponent scale of the ALiBi "
+            f"slopes. Received: alibi_bias_max={alibi_bias_max!r}. The paper uses 8."
+        )

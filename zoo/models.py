@@ -85,8 +85,8 @@ def _register_transformers():
                        "num_heads": 4, "intermediate_dim": 128, "num_layers": 2, "dropout": 0.1},
             tiny_arguments=_TRANSFORMER_TINY,
             description=f"bidirectional encoder, {positional} positions, stressed syllable from spelling",
-            epochs=12,
-            batch_size=128,
+            epochs=10,
+            batch_size=256,
         ))
         register(ModelSpec(
             name=f"transformer-decoder_{positional}.python_stdlib",
@@ -109,8 +109,8 @@ def _register_transformers():
                        "dropout": 0.1},
             tiny_arguments=_TRANSFORMER_TINY,
             description=f"bidirectional encoder, {positional} positions concatenated (not summed), stress task",
-            epochs=12,
-            batch_size=128,
+            epochs=10,
+            batch_size=256,
         ))
 
 

@@ -7,8 +7,9 @@ Six schemes place position information in two different spots of a transformer:
   `"beta"` (the project's `BetaPositionalEncoding`, a fixed table drawn from a U-shaped Beta
   distribution).
 - Inside every attention layer: `"rotary"` (keras-hub `RotaryEmbedding` on queries and keys,
-  Su et al. 2021, arXiv 2104.09864) and `"alibi"` (keras-hub `AlibiBias` added to the attention
-  scores, Press et al. 2021, arXiv 2108.12409). `zoo.attention` applies them.
+  Su et al. 2021, arXiv 2104.09864) and `"alibi"` (the symmetric distance bias
+  `-m_h * |i - j|` added to the attention scores, Press et al. 2021, arXiv 2108.12409).
+  `zoo.attention` applies them.
 - `"none"` (NoPE) gives the model no position information at all.
 
 `build_position_layer` returns the embedding-stage layer of a scheme, or `None` for the schemes

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.data import cmudict_stress, flights, movielens, not_so_clevr, text_corpus
+from zoo.data import cmudict_stress, flights, movielens, not_so_clevr, splits, text_corpus
 from zoo.data.fashion_mnist import load_fashion_mnist
 from zoo.data.image_pipeline import image_dataset, split_validation
 
@@ -112,8 +112,8 @@ class FashionMnistTask(Task):
 class NotSoClevrTask(Task):
     """CoordConv's Not-so-Clevr: regress the centre of a 9x9 square on a 64x64 canvas.
 
-    The test metric is the mean absolute error of the normalized centre coordinates; on the
-    64-pixel canvas one pixel is 2 / 63 of the [-1, 1] range.
+    The test metric is the mean absolute error of the normalized centre coordinates. On the
+    64-pixel canvas, one pixel is 2 / 63 of the [-1, 1] range.
     """
 
     name = "not_so_clevr"
@@ -214,7 +214,7 @@ class FlightsTask(_CategoricalTask):
     def datasets(self, data, batch_size, seed=0):
         def to_dataset(split, size, shuffle):
             labels = split.labels.astype(np.float32)[:, None]
-            return flights.to_tf_dataset(
+            return splits.to_tf_dataset(
                 self.model_inputs(split.features), labels, batch_size=size, shuffle=shuffle, seed=seed
             )
 
@@ -237,7 +237,7 @@ class MovielensTask(_CategoricalTask):
     def datasets(self, data, batch_size, seed=0):
         def to_dataset(split, size, shuffle):
             labels = split.liked.astype(np.float32)[:, None]
-            return flights.to_tf_dataset(
+            return splits.to_tf_dataset(
                 self.model_inputs(split.features), labels, batch_size=size, shuffle=shuffle, seed=seed
             )
 

@@ -9,7 +9,9 @@ schemes also accept longer sequences, as length-generalization tests need.
 Layout of both models, the same for every positional scheme (`zoo.positional`):
 token embedding (`mask_zero=True`), the embedding-stage positional layer if the scheme has
 one, dropout, `num_layers` pre-layer-norm `TransformerBlock`s (rotary and ALiBi act inside
-their attention), a final layer norm, then the head.
+their attention), a final layer norm, then the head. The logits layer of the head computes
+in float32 and returns float32 logits under every global dtype policy, so a mixed-precision
+policy (`mixed_float16`, `mixed_bfloat16`) applies to the layers before it only.
 """
 
 import keras
@@ -23,6 +25,10 @@ from zoo.positional import (
 from zoo.transformer_block import TransformerBlock, check_head_dim
 
 POOLING_MODES = ("mean",)
+
+# The logits layers compute in float32 under any global dtype policy, so that with
+# `mixed_float16` or `mixed_bfloat16` the softmax cross-entropy receives float32 logits.
+LOGITS_DTYPE = "float32"
 
 # Token embeddings start at the PyTorch `nn.Embedding` default, normal(0, 1), so token and
 # sinusoidal or beta position vectors (entries in [-1, 1]) have comparable scale when summed.
@@ -85,7 +91,7 @@ def build_encoder_classifier(
         name: str, model name. Defaults to `"encoder_classifier_<positional>"`.
 
     Returns:
-        A `keras.Model` from int32 ids `(batch_size, sequence_length)` to logits
+        A `keras.Model` from int32 ids `(batch_size, sequence_length)` to float32 logits
         `(batch_size, num_classes)`.
 
     Example:
@@ -121,7 +127,10 @@ def build_encoder_classifier(
     # GlobalAveragePooling1D averages over the positions that the Keras mask marks as real.
     pooled = keras.layers.GlobalAveragePooling1D(name="masked_mean_pooling")(x)
     logits = keras.layers.Dense(
-        num_classes, kernel_initializer=kernel_initializer, name="classifier_logits"
+        num_classes,
+        kernel_initializer=kernel_initializer,
+        dtype=LOGITS_DTYPE,
+        name="classifier_logits",
     )(pooled)
     return keras.Model(token_ids, logits, name=name or f"encoder_classifier_{positional}")
 
@@ -160,7 +169,7 @@ def build_causal_lm(
         name: str, model name. Defaults to `"causal_lm_<positional>"`.
 
     Returns:
-        A `keras.Model` from int32 ids `(batch_size, sequence_length)` to logits
+        A `keras.Model` from int32 ids `(batch_size, sequence_length)` to float32 logits
         `(batch_size, sequence_length, vocabulary_size)`.
 
     Example:
@@ -187,7 +196,10 @@ def build_causal_lm(
         causal=True,
     )
     logits = keras.layers.Dense(
-        vocabulary_size, kernel_initializer=kernel_initializer, name="lm_logits"
+        vocabulary_size,
+        kernel_initializer=kernel_initializer,
+        dtype=LOGITS_DTYPE,
+        name="lm_logits",
     )(x)
     return keras.Model(token_ids, logits, name=name or f"causal_lm_{positional}")
 

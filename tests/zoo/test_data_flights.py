@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from zoo.data import flights
-from zoo.data.flights import load_flights, split_indices, to_tf_dataset
+from zoo.data.flights import load_flights
+from zoo.data.splits import split_indices, to_tf_dataset
 
 SMALL = 20_000
 

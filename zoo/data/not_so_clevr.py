@@ -23,10 +23,10 @@ import dataclasses
 
 import numpy as np
 
-from zoo.data.flights import check_positive_integer
-from zoo.data.flights import check_seed
-from zoo.data.flights import split_indices
-from zoo.data.flights import to_tf_dataset
+from zoo.data.splits import check_positive_integer
+from zoo.data.splits import check_seed
+from zoo.data.splits import split_indices
+from zoo.data.splits import to_tf_dataset
 
 SPLITS = ("uniform", "quadrant")
 TASKS = ("regression", "classification", "coordinate_classification")

@@ -23,9 +23,9 @@ import functools
 import numpy as np
 
 from zoo.data.fashion_mnist import load_fashion_mnist
-from zoo.data.flights import check_positive_integer
-from zoo.data.flights import check_seed
-from zoo.data.flights import to_tf_dataset
+from zoo.data.splits import check_positive_integer
+from zoo.data.splits import check_seed
+from zoo.data.splits import to_tf_dataset
 from zoo.data.not_so_clevr import normalized_centres
 from zoo.data.not_so_clevr import split_positions
 

@@ -27,9 +27,9 @@ import zlib
 
 import numpy as np
 
-from zoo.data.flights import check_positive_integer
-from zoo.data.flights import check_seed
-from zoo.data.flights import split_indices
+from zoo.data.splits import check_positive_integer
+from zoo.data.splits import check_seed
+from zoo.data.splits import split_indices
 
 PAD_ID = 0
 END_OF_TEXT_ID = 1
