@@ -63,7 +63,7 @@ def read_card(name):
         raise PretrainedModelError(
             f"No pretrained weights for {name!r}: {path} is missing. "
             f"Use zoo.create({name!r}) for a randomly initialized model, or train one with "
-            f"`zoo train-pretrained {name}`."
+            f"`zoo train pretrained {name}`."
         )
     try:
         with open(path) as file:
@@ -71,7 +71,7 @@ def read_card(name):
     except json.JSONDecodeError as error:
         raise PretrainedModelError(
             f"The card {path} is not valid JSON ({error}). Restore it with `git checkout -- {path}` "
-            f"or retrain with `zoo train-pretrained {name}`."
+            f"or retrain with `zoo train pretrained {name}`."
         ) from None
     if card.get("name") != name:
         raise PretrainedModelError(
@@ -98,7 +98,7 @@ def _check_versions(card, name):
         raise PretrainedModelError(
             f"{name!r} was saved with Keras {saved or 'of unknown version'}, which this Keras "
             f"{keras.__version__} cannot load. Install the Keras version in pyproject.toml, or "
-            f"retrain with `zoo train-pretrained {name}`."
+            f"retrain with `zoo train pretrained {name}`."
         )
 
 
@@ -133,10 +133,21 @@ def load_pretrained(name, format="keras"):
         raise PretrainedModelError(f"The Keras file of {name!r} is missing at {path}. Restore saved_models/{name}.")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
-    except (OSError, ValueError, KeyError) as error:
+    except ValueError as error:
+        if "safe_mode" in str(error):
+            raise PretrainedModelError(
+                f"{path} asks to run arbitrary Python code (a Lambda layer or a pickled "
+                "function), which loading with safe_mode=True rejects. Zoo models never contain "
+                "such code: treat the file as untrusted and restore the folder from the repository."
+            ) from error
         raise PretrainedModelError(
             f"Loading {path} failed: {error}. The file is corrupted or was saved by an "
-            f"incompatible version; restore it or retrain with `zoo train-pretrained {name}`."
+            f"incompatible version; restore it or retrain with `zoo train pretrained {name}`."
+        ) from error
+    except (OSError, KeyError) as error:
+        raise PretrainedModelError(
+            f"Loading {path} failed: {error}. The file is corrupted or was saved by an "
+            f"incompatible version; restore it or retrain with `zoo train pretrained {name}`."
         ) from error
     if model.count_params() != card.get("parameters"):
         raise PretrainedModelError(

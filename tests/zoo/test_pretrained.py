@@ -131,3 +131,45 @@ def test_saved_model_serves_int32_ids():
     assert tensor_spec.dtype == tf.int32
     assert tensor_spec.shape.as_list() == [None, None]
     assert np.all(np.isfinite(serving.serve(tf.constant([[3, 4, 5, 0]], tf.int32)).numpy()))
+
+
+def _copy_entry(name, destination, monkeypatch):
+    copy = destination / name
+    shutil.copytree(pretrained.entry_dir(name), copy)
+    monkeypatch.setenv(pretrained.ENVIRONMENT_VARIABLE, str(destination))
+    return copy
+
+
+def test_load_rejects_incompatible_keras_version(tmp_path, monkeypatch):
+    name = SHIPPED[0]
+    copy = _copy_entry(name, tmp_path, monkeypatch)
+    card = json.loads((copy / pretrained.CARD_FILE).read_text())
+    card["versions"]["keras"] = "2.15.0"
+    (copy / pretrained.CARD_FILE).write_text(json.dumps(card))
+
+    with pytest.raises(pretrained.PretrainedModelError, match="Keras 2.15.0"):
+        zoo.load(name)
+
+
+def test_load_rejects_lambda_layer(tmp_path, monkeypatch):
+    import keras
+
+    name = "convnet-none.fashion_mnist"
+    copy = _copy_entry(name, tmp_path, monkeypatch)
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    keras.Model(inputs, outputs).save(str(copy / pretrained.KERAS_FILE))
+
+    with pytest.raises(pretrained.PretrainedModelError, match="arbitrary Python code"):
+        zoo.load(name)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_has_no_code(name):
+    import zipfile
+
+    with zipfile.ZipFile(os.path.join(pretrained.entry_dir(name), pretrained.KERAS_FILE)) as archive:
+        config = archive.read("config.json").decode()
+    assert '"Lambda"' not in config
+    assert "__lambda__" not in config
+    assert "pickle" not in config.lower()
