@@ -8,10 +8,12 @@ from layers.beta_positional_encoding import BetaPositionalEncoding
 from layers.frozen_embedding import FrozenEmbedding
 from layers.one_hot_input import OneHotInput
 from layers.positional_channel_2d import PositionalChannel2D
+from layers.sparse_dense import SparseDense
 
 __all__ = [
     "BetaPositionalEncoding",
     "FrozenEmbedding",
     "OneHotInput",
     "PositionalChannel2D",
+    "SparseDense",
 ]

@@ -26,10 +26,15 @@ def write_json(path, data):
     with tempfile.NamedTemporaryFile(
         "w", dir=directory, prefix=".tmp-", suffix=".json", delete=False
     ) as file:
-        json.dump(data, file, indent=2, sort_keys=True)
-        file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
+        try:
+            json.dump(data, file, indent=2, sort_keys=True)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        except BaseException:
+            file.close()
+            os.remove(file.name)
+            raise
     os.replace(file.name, path)
 
 
@@ -51,6 +56,7 @@ def atomic_path(path):
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
+    recover_interrupted(path)
     staging = tempfile.mkdtemp(dir=directory, prefix=f".tmp-{name}-")
     temporary = os.path.join(staging, name)
     try:
@@ -58,6 +64,31 @@ def atomic_path(path):
         _replace(temporary, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover_interrupted(path):
+    """Clean up after a writer of `path` that was killed, and restore a lost previous version.
+
+    A killed writer leaves its `.tmp-<name>-*` staging folder, which is deleted here. A writer
+    killed between the two renames of a folder replacement leaves nothing at `path` and the
+    previous version under `.old-<name>-*`, which is moved back. Only one writer per path is
+    supported: a concurrent writer's staging folder would be deleted too.
+
+    Example:
+    >>> recover_interrupted("runs/demo/saved_model")
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return
+    for entry in sorted(os.listdir(directory)):
+        candidate = os.path.join(directory, entry)
+        if entry.startswith(f".tmp-{name}-") and os.path.isdir(candidate):
+            shutil.rmtree(candidate, ignore_errors=True)
+        elif entry.startswith(f".old-{name}-") and os.path.isdir(candidate):
+            previous = os.path.join(candidate, name)
+            if not os.path.exists(path) and os.path.exists(previous):
+                os.replace(previous, path)
+            shutil.rmtree(candidate, ignore_errors=True)
 
 
 def _replace(source, destination):

@@ -37,7 +37,8 @@ def standard_callbacks(run, hparams, histogram_freq=1):
         histogram_freq: epochs between weight histograms (0 turns them off).
 
     Returns:
-        A list: `BackupAndRestore` (resume after an interruption), `ModelCheckpoint`
+        A list: `CSVLogger` (the per-epoch history, kept across resumes),
+        `BackupAndRestore` (resume after an interruption), `ModelCheckpoint`
         (weights after each epoch), `TensorBoard` (scalars, histograms), the hparams
         callback and an `EpochTimer`, which is last.
 
@@ -46,9 +47,37 @@ def standard_callbacks(run, hparams, histogram_freq=1):
     """
     hparams = {name: hparam_value(value) for name, value in hparams.items()}
     return [
-        keras.callbacks.BackupAndRestore(run.backup_dir, save_freq="epoch"),
+        # The history row goes before the backup: a kill between the two repeats that epoch,
+        # and `read_history` keeps the last row of each epoch.
+        keras.callbacks.CSVLogger(run.history_path, append=True),
+        # double_checkpoint keeps the previous backup, so a kill during a backup write still
+        # leaves one complete copy to resume from.
+        keras.callbacks.BackupAndRestore(run.backup_dir, save_freq="epoch", double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(run.checkpoint_path, save_weights_only=True),
         keras.callbacks.TensorBoard(run.log_dir, histogram_freq=histogram_freq),
         hparams_api.KerasCallback(run.log_dir, hparams, trial_id=run.name),
         EpochTimer(),
     ]
+
+
+def read_history(path):
+    """Read a `CSVLogger` history file into a dict of metric name -> per-epoch values.
+
+    A run resumed after a kill may have written an epoch twice; the last row of each epoch
+    wins, so every epoch appears once and in order.
+
+    Example:
+    >>> read_history("runs/demo/coords/history.csv")["val_accuracy"]
+    """
+    import csv
+
+    rows = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            rows[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(rows):
+        for name, value in rows[epoch].items():
+            if name != "epoch":
+                history.setdefault(name, []).append(float(value))
+    return history

@@ -6,6 +6,7 @@ Layout of a run folder:
     logs/              TensorBoard event files: train/, validation/ scalars and histograms,
                        hparams, and images where a recipe adds them
     backup/            `keras.callbacks.BackupAndRestore` state, present while a run is unfinished
+    history.csv        metrics of every finished epoch, appended across resumes
     checkpoint.weights.h5  weights after the last finished epoch
     model.keras        the trained model in Keras format
     saved_model/       the exported TF SavedModel (serving endpoint `serve`)
@@ -61,6 +62,10 @@ class RunFolder:
     @property
     def metrics_path(self):
         return self.join("metrics.json")
+
+    @property
+    def history_path(self):
+        return self.join("history.csv")
 
     @property
     def log_dir(self):
