@@ -12,10 +12,16 @@ import json
 import logging
 import sys
 
+from recipes.errors import error_message
+
 # Recipe names accepted by `zoo train`, mapped to their modules (each has `main(argv)`).
 RECIPES = {
     "convnet_positions": "recipes.convnet_positions",
     "pretrained": "recipes.train_pretrained",
+    "input_encoding": "recipes.experiments.input_encoding",
+    "transformer_positions": "recipes.experiments.transformer_positions",
+    "convnet_positions_claims": "recipes.experiments.convnet_positions_claims",
+    "experiments": "recipes.experiments.run_all",
 }
 
 
@@ -92,6 +98,15 @@ def _train(args):
     return module.main(args.recipe_args)
 
 
+def _report(args):
+    from recipes import report
+
+    argv = ["--runs", *args.runs, "--output", args.output]
+    if args.figures:
+        argv += ["--figures", args.figures]
+    return report.main(argv)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description="Encoding zoo: models, recipes and reports.")
     parser.add_argument("--verbose", action="store_true", help="show full tracebacks on errors")
@@ -111,6 +126,13 @@ def build_parser():
     train_parser.add_argument("recipe", help=f"recipe name: {', '.join(sorted(RECIPES))}")
     train_parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="arguments of the recipe")
     train_parser.set_defaults(handler=_train)
+
+    report_parser = commands.add_parser("report", help="write docs/RESULTS.md from the experiment runs")
+    report_parser.add_argument("--runs", nargs="+", default=["runs/experiments"],
+                               help="one or more folders of experiment runs; full-mode runs win over quick ones")
+    report_parser.add_argument("--output", default="docs/RESULTS.md", help="Markdown file to write")
+    report_parser.add_argument("--figures", default=None, help="folder of the PNG plots (default: results/ beside --output)")
+    report_parser.set_defaults(handler=_report)
     return parser
 
 
@@ -125,8 +147,7 @@ def main(argv=None):
     except Exception as error:  # every error becomes one line unless --verbose
         if args.verbose:
             raise
-        message = error.message if hasattr(error, "message") else str(error)
-        print(f"zoo: error: {message}", file=sys.stderr)
+        print(f"zoo: error: {error_message(error)} (add --verbose for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -21,7 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes import export
+from recipes import determinism, export
+from recipes.errors import run_main
+from recipes import strategy as strategy_lib
 from recipes.run_folder import ExistingRun, RunFolder
 from recipes.training import train_and_export
 from zoo.convnet import POSITIONAL_CHANNELS, build_convnet
@@ -44,6 +46,8 @@ class Config:
     validation_size: int = 5000
     max_train_examples: int = 0
     seed: int = 0
+    deterministic: bool = True
+    strategy: str = "default"
     data_dir: str = ""
     output: str = ""
     existing: str = "reject"
@@ -70,6 +74,15 @@ def parse_args(argv=None):
     parser.add_argument("--validation-size", type=int, default=defaults.validation_size, help="training images held out for validation (default: %(default)s)")
     parser.add_argument("--max-train-examples", type=int, default=0, help="use only this many training images, 0 for all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of weights, split and shuffling (default: %(default)s)")
+    parser.add_argument(
+        "--deterministic", action=argparse.BooleanOptionalAction, default=defaults.deterministic,
+        help="enable TensorFlow op determinism, so equal seeds give equal results (default: on)",
+    )
+    parser.add_argument(
+        "--strategy", default=defaults.strategy, choices=strategy_lib.STRATEGY_NAMES,
+        help="tf.distribute strategy: mirrored uses every local GPU, multi_worker reads TF_CONFIG; "
+        "--batch-size stays the global batch (default: %(default)s)",
+    )
     parser.add_argument("--data-dir", default="", help="folder with the Fashion-MNIST IDX files (default: the standard places)")
     parser.add_argument("--output", default="", help="parent folder of the run folders (default: runs/convnet_positions-<time>)")
     group = parser.add_mutually_exclusive_group()
@@ -98,7 +111,7 @@ def parse_args(argv=None):
         variants=variants, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, filters=filters, pooling=args.pooling,
         validation_size=args.validation_size, max_train_examples=args.max_train_examples,
-        seed=args.seed, data_dir=args.data_dir, output=output, existing=existing,
+        seed=args.seed, deterministic=args.deterministic, strategy=args.strategy, data_dir=args.data_dir, output=output, existing=existing,
     )
 
 
@@ -111,42 +124,50 @@ def build_datasets(config):
     if config.max_train_examples:
         x_train, y_train = x_train[: config.max_train_examples], y_train[: config.max_train_examples]
 
+    epoch_seeds = determinism.EpochSeeds(config.seed)
     datasets = {
-        "train": image_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed),
+        "train": epoch_seeds.dataset(
+            (x_train, y_train), lambda x, y: image_dataset(x, y, config.batch_size)
+        ),
         "validation": image_dataset(x_validation, y_validation, 1024),
         "test": image_dataset(data.x_test, data.y_test, 1024),
     }
     sizes = {"train": len(x_train), "validation": len(x_validation), "test": len(data.x_test)}
-    return data, datasets, sizes
+    return data, datasets, sizes, epoch_seeds
 
 
-def train_variant(variant, config, data, datasets, sizes):
+def train_variant(variant, config, data, datasets, sizes, epoch_seeds, strategy=None):
     """Train, evaluate and export one positional variant in its own run folder."""
-    run = RunFolder(os.path.join(config.output, variant))
+    strategy = strategy or tf.distribute.get_strategy()
+    run = RunFolder(strategy_lib.worker_run_path(os.path.join(config.output, variant), strategy))
     resumed = run.prepare(ExistingRun(config.existing))
-    if run.is_complete() and resumed is False and config.existing == "resume":
+    complete = run.is_complete() and resumed is False and config.existing == "resume"
+    if strategy_lib.chief_decision(strategy, complete):
         logger.info("Run %s is already complete; reading its metrics.", run.path)
+        strategy_lib.remove_worker_run_folder(run.path, strategy)
         return run
 
     image_shape = data.image_shape + (1,)
     run_config = dict(
         dataclasses.asdict(config), variant=variant, data_set=data.name, data_source=data.source,
         image_shape=image_shape, split_sizes=sizes, resumed=resumed,
+        num_replicas_in_sync=strategy.num_replicas_in_sync,
         recipe=f"python -m recipes.convnet_positions --variants {variant} --epochs {config.epochs} "
         f"--batch-size {config.batch_size} --seed {config.seed}",
     )
     run.write_config(run_config)
 
-    keras.utils.set_random_seed(config.seed)
-    model = build_convnet(
-        image_shape, output_units=data.num_classes, positional=variant,
-        filters=config.filters, pooling=config.pooling, seed=config.seed,
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    determinism.seed_everything(config.seed, op_determinism=config.deterministic)
+    with strategy.scope():
+        model = build_convnet(
+            image_shape, output_units=data.num_classes, positional=variant,
+            filters=config.filters, pooling=config.pooling, seed=config.seed,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     print(f"\n== {variant}: {model.count_params():,} parameters, {config.epochs} epochs, run folder {run.path}")
     hparams = {
         "variant": variant, "epochs": config.epochs, "batch_size": config.batch_size,
@@ -156,7 +177,9 @@ def train_variant(variant, config, data, datasets, sizes):
     train_and_export(
         model, run, datasets["train"], datasets["validation"], datasets["test"],
         config.epochs, hparams, [tf.TensorSpec((None,) + image_shape, tf.float32)],
+        extra_callbacks=[epoch_seeds],
     )
+    strategy_lib.remove_worker_run_folder(run.path, strategy)
     return run
 
 
@@ -199,10 +222,16 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     config = parse_args(argv)
-    data, datasets, sizes = build_datasets(config)
+    strategy = strategy_lib.build_strategy(config.strategy)
+    data, datasets, sizes, epoch_seeds = build_datasets(config)
     print(f"Data: {data.name} from {data.source}; split sizes {sizes}")
 
-    runs = {variant: train_variant(variant, config, data, datasets, sizes) for variant in config.variants}
+    runs = {
+        variant: train_variant(variant, config, data, datasets, sizes, epoch_seeds, strategy)
+        for variant in config.variants
+    }
+    if not strategy_lib.is_chief(strategy):
+        return 0
     rows = compare_exported(runs, data)
     print()
     print(format_table(rows, data, sizes))
@@ -211,4 +240,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "python -m recipes.convnet_positions"))

@@ -9,11 +9,14 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 
 import keras
 
 import zoo
 from recipes import publish
+from recipes import strategy as strategy_lib
+from recipes.errors import run_main
 from recipes.run_folder import ExistingRun, RunFolder
 from recipes.training import train_and_export
 from zoo.feedforward import adapt_feedforward
@@ -34,6 +37,11 @@ def parse_args(argv=None):
     parser.add_argument("--runs-dir", default=os.path.join("runs", "pretrained"), help="parent of the run folders (default: %(default)s)")
     parser.add_argument("--models-dir", default="", help="destination of the published entry (default: saved_models/)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run of this model")
+    parser.add_argument(
+        "--strategy", default="default", choices=strategy_lib.STRATEGY_NAMES,
+        help="tf.distribute strategy: mirrored uses every local GPU, multi_worker reads TF_CONFIG; "
+        "the registered batch size stays the global batch (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.epochs < 0 or args.max_examples < 0:
         parser.error("--epochs and --max-examples must be >= 0")
@@ -45,11 +53,14 @@ def command_line(args, spec, epochs):
     flags = [f"--epochs {epochs}", f"--seed {args.seed}"]
     if args.max_examples:
         flags.append(f"--max-examples {args.max_examples}")
+    if args.strategy != "default":
+        flags.append(f"--strategy {args.strategy}")
     return f"zoo train pretrained {spec.name} " + " ".join(flags)
 
 
 def train_pretrained(args):
-    """Train and publish one registry entry; return the published folder."""
+    """Train and publish one registry entry; return the published folder (`None` on a non-chief worker)."""
+    strategy = strategy_lib.build_strategy(args.strategy)
     spec = zoo.get_spec(args.name)
     task = zoo.get_task(spec.dataset)
     epochs = args.epochs or spec.epochs
@@ -59,17 +70,19 @@ def train_pretrained(args):
     train, validation, test = task.datasets(data, spec.batch_size, seed=args.seed)
 
     keras.utils.set_random_seed(args.seed)
-    model = spec.builder(**arguments)
-    task.compile_model(model, spec.learning_rate)
-    if spec.family == "feedforward":
-        adapt_feedforward(model, task.model_inputs(data.train.features))
+    with strategy.scope():
+        model = spec.builder(**arguments)
+        task.compile_model(model, spec.learning_rate)
+        if spec.family == "feedforward":
+            adapt_feedforward(model, task.model_inputs(data.train.features))
 
-    run = RunFolder(os.path.join(args.runs_dir, spec.name))
+    run = RunFolder(strategy_lib.worker_run_path(os.path.join(args.runs_dir, spec.name), strategy))
     resumed = run.prepare(ExistingRun.RESUME if args.resume else ExistingRun.OVERWRITE)
     command = command_line(args, spec, epochs)
     run.write_config({"name": spec.name, "arguments": arguments, "epochs": epochs, "seed": args.seed,
                       "batch_size": spec.batch_size, "learning_rate": spec.learning_rate,
-                      "max_examples": args.max_examples, "command": command, "resumed": resumed})
+                      "max_examples": args.max_examples, "command": command, "resumed": resumed,
+                      "strategy": args.strategy, "num_replicas_in_sync": strategy.num_replicas_in_sync})
     hparams = {"name": spec.name, "variant": spec.variant, "epochs": epochs, "seed": args.seed,
                "batch_size": spec.batch_size, "learning_rate": spec.learning_rate}
     trained = train_and_export(
@@ -93,6 +106,12 @@ def train_pretrained(args):
         "parameters": int(model.count_params()),
     }
     golden_inputs = task.example_inputs(arguments, publish.GOLDEN_BATCH_SIZE, seed=args.seed)
+    if not strategy_lib.is_chief(strategy):
+        # Publishing predicts the golden outputs, a collective operation all workers join.
+        with tempfile.TemporaryDirectory() as scratch:
+            publish.publish(model, run, card, golden_inputs, scratch)
+        strategy_lib.remove_worker_run_folder(run.path, strategy)
+        return None
     destination = publish.publish(model, run, card, golden_inputs, args.models_dir or None)
     print(f"{spec.name}: test {task.primary_metric} = {test_metrics[task.primary_metric]:.4f}, "
           f"{trained.metrics['fit_seconds']:.0f} s of training; published to {destination}")
@@ -107,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "python -m recipes.train_pretrained"))

@@ -50,6 +50,7 @@ def train_and_export(
     input_signature,
     verbose="auto",
     histogram_freq=1,
+    extra_callbacks=(),
 ):
     """Fit a compiled model, evaluate it on the test split, then save and export it.
 
@@ -65,6 +66,8 @@ def train_and_export(
         input_signature: list of `tf.TensorSpec` for the exported serving endpoint.
         verbose: `model.fit` verbosity; `"auto"` shows a progress bar.
         histogram_freq: epochs between weight histograms in TensorBoard.
+        extra_callbacks: callbacks run before the standard ones, such as the
+            `recipes.determinism.EpochSeeds` of `train_dataset`.
 
     Returns:
         A `TrainedRun`.
@@ -73,11 +76,13 @@ def train_and_export(
     >>> trained = train_and_export(model, run, train, validation, test, 3,
     ...                            {"variant": "coords"}, [tf.TensorSpec([None, 28, 28, 1])])
     """
-    callbacks = run_callbacks.standard_callbacks(run, hparams, histogram_freq=histogram_freq)
+    callbacks = list(extra_callbacks) + run_callbacks.standard_callbacks(
+        run, hparams, histogram_freq=histogram_freq
+    )
     timer = callbacks[-1]
 
     start = time.perf_counter()
-    history = model.fit(
+    model.fit(
         train_dataset,
         validation_data=validation_dataset,
         epochs=epochs,
@@ -93,7 +98,8 @@ def train_and_export(
 
     metrics = {
         "test": {name: float(value) for name, value in test_metrics.items()},
-        "history": {name: [float(v) for v in values] for name, values in history.history.items()},
+        # The CSV log spans every process of a resumed run; `history` only this process.
+        "history": run_callbacks.read_history(run.history_path),
         "epochs": epochs,
         "epochs_run_in_last_process": len(timer.epoch_seconds),
         "epoch_seconds": timer.epoch_seconds,

@@ -1,6 +1,5 @@
 """Tests of SparseDense: the layer contract, equality with one-hot times Dense, no dense input."""
 
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -8,6 +7,7 @@ import tensorflow as tf
 from layers.one_hot_input import OneHotInput
 from layers.sparse_dense import SparseDense
 from tests.testing import LayerTestCase
+
 
 def _ids(shape, num_tokens, seed=0):
     return np.random.default_rng(seed).integers(0, num_tokens, size=shape).astype("int32")
