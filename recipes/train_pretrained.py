@@ -67,6 +67,9 @@ def train_pretrained(args):
 
     data = task.load(seed=args.seed, max_examples=args.max_examples or None)
     arguments = spec.resolve_arguments(**task.builder_arguments(data))
+    # NOTE: task pipelines shuffle with `Dataset.shuffle`, and this recipe does not use
+    # `recipes.determinism.EpochSeeds`, so a run resumed with --resume continues from the
+    # restored weights and optimizer but sees other shuffle orders than an uninterrupted run.
     train, validation, test = task.datasets(data, spec.batch_size, seed=args.seed)
 
     keras.utils.set_random_seed(args.seed)
