@@ -59,6 +59,20 @@ def run_python(code, *args, timeout=300, env=None):
     )
 
 
+class MaskToOutput(keras.layers.Layer):
+    """Return the incoming mask as float32, so a model's output shows what mask arrived."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        return keras.ops.cast(mask, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:-1]
+
+
 class LayerTestCase(TestCase):
     """Keras `TestCase` with the project's round-trip checks for layers and models."""
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from layers.beta_positional_encoding import BetaPositionalEncoding
 from layers.beta_positional_encoding import RandomBeta
-from tests.testing import LayerTestCase
+from tests.testing import LayerTestCase, MaskToOutput
 from tests.testing import run_python
 
 _DRAW_TABLE_SCRIPT = """
@@ -32,20 +32,6 @@ def _built_layer(hidden_dim=4, **kwargs):
     layer = BetaPositionalEncoding(**kwargs)
     layer.build((None, None, hidden_dim))
     return layer
-
-
-class MaskToOutput(keras.layers.Layer):
-    """Return the incoming mask as float32, so a model's output shows what mask arrived."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def call(self, inputs, mask=None):
-        return keras.ops.cast(mask, "float32")
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[:-1]
 
 
 class BetaPositionalEncodingTest(LayerTestCase):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras.src.trainers.trainer import model_supports_jit
 
 from layers.frozen_embedding import FrozenEmbedding
-from tests.testing import LayerTestCase
+from tests.testing import LayerTestCase, MaskToOutput
 from tests.testing import run_python
 
 INVALID_INTEGERS = [0, -1, 2.5, None, "10", True]
@@ -62,20 +62,6 @@ def _pooled_model(embedding, seed=1):
 
 def _trainable_count(model):
     return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-
-
-class MaskToOutput(keras.layers.Layer):
-    """Return the incoming mask as float32, so a model's output shows what mask arrived."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def call(self, inputs, mask=None):
-        return keras.ops.cast(mask, "float32")
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[:-1]
 
 
 class FrozenEmbeddingTest(LayerTestCase):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras.src.trainers.trainer import model_supports_jit
 
 from layers.one_hot_input import OneHotInput
-from tests.testing import LayerTestCase
+from tests.testing import LayerTestCase, MaskToOutput
 
 INVALID_INTEGERS = [0, -1, 2.5, None, "10", True]
 INVALID_BOOLS = [0, 1, None, "True", 2.5]
@@ -25,20 +25,6 @@ def _sequence_model(layer, units=3, seed=1):
         layer(ids)
     )
     return keras.Model(ids, outputs)
-
-
-class MaskToOutput(keras.layers.Layer):
-    """Return the incoming mask as float32, so a model's output shows what mask arrived."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def call(self, inputs, mask=None):
-        return keras.ops.cast(mask, "float32")
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[:-1]
 
 
 class OneHotInputTest(LayerTestCase):
