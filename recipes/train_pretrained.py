@@ -11,10 +11,8 @@ import os
 import sys
 import tempfile
 
-import keras
-
 import zoo
-from recipes import publish
+from recipes import determinism, publish
 from recipes import strategy as strategy_lib
 from recipes.errors import run_main
 from recipes.run_folder import ExistingRun, RunFolder
@@ -67,12 +65,12 @@ def train_pretrained(args):
 
     data = task.load(seed=args.seed, max_examples=args.max_examples or None)
     arguments = spec.resolve_arguments(**task.builder_arguments(data))
-    # NOTE: task pipelines shuffle with `Dataset.shuffle`, and this recipe does not use
-    # `recipes.determinism.EpochSeeds`, so a run resumed with --resume continues from the
-    # restored weights and optimizer but sees other shuffle orders than an uninterrupted run.
+    # Seeded before the pipelines exist, because `Dataset.shuffle` combines its seed with the
+    # global one. A resumed run then replays the shuffle orders (`train_and_export`) and,
+    # through `EpochSeeds`, the dropout masks of the epochs it continues.
+    determinism.seed_everything(args.seed)
+    epoch_seeds = determinism.EpochSeeds(args.seed)
     train, validation, test = task.datasets(data, spec.batch_size, seed=args.seed)
-
-    keras.utils.set_random_seed(args.seed)
     with strategy.scope():
         model = spec.builder(**arguments)
         task.compile_model(model, spec.learning_rate)
@@ -90,6 +88,7 @@ def train_pretrained(args):
                "batch_size": spec.batch_size, "learning_rate": spec.learning_rate}
     trained = train_and_export(
         model, run, train, validation, test, epochs, hparams, task.input_signature(arguments), verbose=2,
+        extra_callbacks=[epoch_seeds],
     )
 
     test_metrics = task.test_metrics(model, data)

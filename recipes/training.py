@@ -1,6 +1,7 @@
 """Train one model into a run folder: fit with callbacks, evaluate, save, export, record."""
 
 import dataclasses
+import json
 import logging
 import os
 import platform
@@ -37,6 +38,40 @@ def environment_info():
         "cpu_count": os.cpu_count(),
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
     }
+
+
+def finished_epochs(run):
+    """Return how many epochs the backup in `run.backup_dir` has finished (0 without one)."""
+    path = os.path.join(run.backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
+
+
+# Iterators that `Model.fit` opens on a `tf.data` training set per epoch, measured for
+# Keras 3.15.1 with TensorFlow 2.21 (tests/recipes/test_pretrained_resume.py checks it).
+# NOTE: this is Keras behaviour, not API. If a Keras upgrade changes it, that test fails.
+KERAS_ITERATORS_PER_EPOCH = 2
+
+
+def skip_finished_shuffles(dataset, epochs):
+    """Advance `dataset`'s reshuffling as far as `epochs` finished epochs had advanced it.
+
+    `Dataset.shuffle(seed=s, reshuffle_each_iteration=True)` draws each new iterator's
+    order from a generator that restarts with the process. Opening (and discarding) as
+    many iterators as the finished epochs opened gives a resumed run the shuffle orders
+    that an uninterrupted run would see. Opening an iterator reads no data.
+
+    Args:
+        dataset: the training `tf.data.Dataset`.
+        epochs: number of epochs finished before this process started.
+
+    Example:
+    >>> skip_finished_shuffles(train_dataset, finished_epochs(run))
+    """
+    for _ in range(epochs * KERAS_ITERATORS_PER_EPOCH):
+        iter(dataset)
 
 
 def train_and_export(
@@ -80,6 +115,7 @@ def train_and_export(
         run, hparams, histogram_freq=histogram_freq
     )
     timer = callbacks[-1]
+    skip_finished_shuffles(train_dataset, finished_epochs(run))
 
     start = time.perf_counter()
     model.fit(
