@@ -131,8 +131,8 @@ class Settings:
         rounds: timed interleaved rounds per case.
     """
 
-    # NOTE: the quick run took about 8 minutes on 2 cores at a load average of 5-8, and the
-    # full run 240 s on the idle machine; the quick run was not timed on an idle machine.
+    # NOTE: the quick run took about 8 minutes on 2 cores at a load average of 5-8 and was
+    # not timed on an idle machine. The full run took 240 s on the idle machine.
     def __init__(self, quick=False, tiny=False):
         self.quick = quick
         self.tiny = tiny

@@ -63,7 +63,7 @@ def standard_callbacks(run, hparams, histogram_freq=1):
 def read_history(path):
     """Read a `CSVLogger` history file into a dict of metric name -> per-epoch values.
 
-    A run resumed after a kill may have written an epoch twice; the last row of each epoch
+    A run resumed after a kill may have written an epoch twice. The last row of each epoch
     wins, so every epoch appears once and in order.
 
     Example:

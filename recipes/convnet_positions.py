@@ -105,7 +105,11 @@ def parse_args(argv=None):
     except ValueError:
         parser.error(f"--filters must be comma-separated integers such as 32,64; received {args.filters!r}")
 
-    existing = "resume" if args.resume else "overwrite" if args.overwrite else "reject"
+    existing = "reject"
+    if args.resume:
+        existing = "resume"
+    elif args.overwrite:
+        existing = "overwrite"
     output = args.output or os.path.join("runs", time.strftime("convnet_positions-%Y%m%d-%H%M%S"))
     return Config(
         variants=variants, epochs=args.epochs, batch_size=args.batch_size,

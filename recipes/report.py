@@ -98,9 +98,13 @@ class Verdict:
 
 
 def _ratio(difference, standard_error):
-    if standard_error == 0:
-        return "0" if difference == 0 else ("+inf" if difference > 0 else "-inf")
-    return f"{difference / standard_error:+.2f}"
+    if standard_error != 0:
+        return f"{difference / standard_error:+.2f}"
+    if difference == 0:
+        return "0"
+    if difference > 0:
+        return "+inf"
+    return "-inf"
 
 
 def _difference(baseline, candidate, higher_is_better):

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class TrainedRun:
-    """What a finished run returns: its model and the metrics written to metrics.json."""
+    """Result of a finished run: its model and the metrics written to metrics.json."""
 
     model: keras.Model
     metrics: dict

@@ -41,7 +41,7 @@ def entry_dir(name):
 
 
 def has_pretrained(name):
-    """Return whether saved_models/ holds a card for `name`."""
+    """Return whether saved_models/ contains a card for `name`."""
     return os.path.isfile(os.path.join(entry_dir(name), CARD_FILE))
 
 
@@ -151,7 +151,7 @@ def load_pretrained(name, format="keras"):
         ) from error
     if model.count_params() != card.get("parameters"):
         raise PretrainedModelError(
-            f"{path} has {model.count_params():,} parameters but its card says "
+            f"{path} has {model.count_params():,} parameters but its card records "
             f"{card.get('parameters')}: the weights do not belong to this card. Restore the folder."
         )
     return model

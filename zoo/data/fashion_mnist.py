@@ -87,7 +87,7 @@ def read_idx(path):
     expected_size = offset + int(np.prod(shape))
     if len(data) != expected_size:
         raise ValueError(
-            f"{path} holds {len(data)} bytes but its header promises {expected_size} "
+            f"{path} contains {len(data)} bytes but its header declares {expected_size} "
             f"for shape {shape}: the file is truncated or corrupted. Re-install it."
         )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
@@ -168,7 +168,7 @@ def load_fashion_mnist(directory=None, allow_fallback=True):
     Args:
         directory: optional folder holding the four IDX files (gzip-compressed or not),
             searched before the standard places.
-        allow_fallback: when no folder holds the files, return the digits data set with a
+        allow_fallback: when no folder contains the files, return the digits data set with a
             warning (`True`, the default) or raise `FileNotFoundError` (`False`).
 
     Returns:
