@@ -38,13 +38,18 @@ SETTINGS = {
     "quick": {
         "variants": ("none", "coords", "beta"),
         "canvas_size": 32, "square_size": 5, "filters": (8, 16), "epochs": 8, "batch_size": 32,
-        "placed": {"canvas_size": 40, "num_train": 800, "num_validation": 200, "num_test": 400, "epochs": 3},
+        "heatmap": {"variants": ("none", "coords", "beta"), "filters": (8, 16), "epochs": 8},
+        "placed": {"variants": ("none", "coords", "beta"), "canvas_size": 40, "num_train": 800,
+                   "num_validation": 200, "num_test": 400, "epochs": 3},
     },
-    # NOTE: the full settings have not been run to completion; their run time is unmeasured.
     "full": {
         "variants": tuple(POSITIONAL_CHANNELS),
         "canvas_size": 64, "square_size": 9, "filters": (16, 32), "epochs": 20, "batch_size": 32,
-        "placed": {"canvas_size": 64, "num_train": 10_000, "num_validation": 1_000, "num_test": 2_000, "epochs": 10},
+        # The heatmap network keeps full resolution in every layer, so it is narrower and
+        # shorter than the regressor to fit the same time; placed items likewise.
+        "heatmap": {"variants": ("none", "coords", "beta"), "filters": (8, 16), "epochs": 10},
+        "placed": {"variants": ("none", "coords", "beta"), "canvas_size": 64, "num_train": 3_000,
+                   "num_validation": 500, "num_test": 1_000, "epochs": 8},
     },
 }
 LEARNING_RATE = 1e-3
@@ -128,11 +133,12 @@ def _squares_spec(group, split, positional, seed, settings):
         build = functools.partial(build_regressor, image_shape, positional, settings["filters"], seed)
         monitor, mode = "mean_absolute_error", "min"
     else:
-        build = functools.partial(build_heatmap_locator, image_shape, positional, settings["filters"], seed)
+        build = functools.partial(build_heatmap_locator, image_shape, positional, settings["heatmap"]["filters"], seed)
         monitor, mode = "accuracy", "max"
+    epochs = settings["epochs"] if group == "regression" else settings["heatmap"]["epochs"]
     return runner.RunSpec(
         experiment=EXPERIMENT, variant=f"{group}_{split}/{positional}", seed=seed, build_model=build,
-        datasets=datasets, epochs=settings["epochs"], monitor=monitor, monitor_mode=mode,
+        datasets=datasets, epochs=epochs, monitor=monitor, monitor_mode=mode,
         hparams={"group": group, "split": split, "positional": positional, "canvas_size": canvas},
         evaluate=(lambda model: pixel_error(model, data().test, canvas)) if group == "regression" else None,
         finish=functools.partial(_log_channels, positional, image_shape, seed),
@@ -186,7 +192,9 @@ def make_specs(args):
     for split in SPLITS:
         for positional in settings["variants"]:
             specs.extend(_squares_spec("regression", split, positional, seed, settings) for seed in args.seeds)
+        for positional in settings["heatmap"]["variants"]:
             specs.extend(_squares_spec("heatmap", split, positional, seed, settings) for seed in args.seeds)
+        for positional in settings["placed"]["variants"]:
             specs.extend(_placed_spec(split, positional, seed, settings) for seed in args.seeds)
     return specs
 

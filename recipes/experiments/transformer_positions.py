@@ -43,12 +43,11 @@ SETTINGS = {
         "length": {"max_train_length": 8, "num_train": 2_000, "num_validation": 200,
                    "num_test_per_length": 50, "epochs": 3, "batch_size": 64, "tiny": True},
     },
-    # NOTE: the full settings have not been run to completion; their run time is unmeasured.
     "full": {
-        "stress": {"max_examples": None, "epochs": 12, "batch_size": 256, "tiny": False},
-        "lm": {"max_examples": 3_000_000, "epochs": 3, "batch_size": 64, "tiny": False},
+        "stress": {"max_examples": 40_000, "epochs": 6, "batch_size": 256, "tiny": False},
+        "lm": {"max_examples": 1_500_000, "epochs": 3, "batch_size": 64, "tiny": False},
         "length": {"max_train_length": 10, "num_train": 10_000, "num_validation": 1_000,
-                   "num_test_per_length": 100, "epochs": 15, "batch_size": 64, "tiny": False},
+                   "num_test_per_length": 100, "epochs": 8, "batch_size": 64, "tiny": False},
     },
 }
 SHUFFLE_SEED = 1234

@@ -234,3 +234,33 @@ def test_load_flights_rejects_bad_arguments(kwargs, argument):
 def test_to_tf_dataset_rejects_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size"):
         to_tf_dataset(np.arange(3), batch_size=0)
+
+
+def test_gather_batches_matches_slices_without_shuffle():
+    features = {"a": np.arange(10, dtype=np.int32), "b": np.arange(10, dtype=np.float32) / 2}
+    labels = np.arange(10, dtype=np.int32) % 2
+    sliced = list(to_tf_dataset(features, labels, batch_size=4))
+    gathered = list(to_tf_dataset(features, labels, batch_size=4, gather_batches=True))
+
+    assert len(sliced) == len(gathered) == 3
+    for (x_sliced, y_sliced), (x_gathered, y_gathered) in zip(sliced, gathered):
+        np.testing.assert_array_equal(y_sliced.numpy(), y_gathered.numpy())
+        for name in features:
+            np.testing.assert_array_equal(x_sliced[name].numpy(), x_gathered[name].numpy())
+
+
+def test_gather_batches_shuffle_covers_every_row_once_per_epoch(small):
+    def dataset():
+        return to_tf_dataset(small.train.row_ids, small.train.labels, batch_size=1000, shuffle=True, seed=3,
+                             gather_batches=True)
+
+    def epoch_rows(data):
+        return np.concatenate([row_ids.numpy() for row_ids, _ in data])
+
+    repeated = dataset()
+    first, second = epoch_rows(repeated), epoch_rows(repeated)
+
+    np.testing.assert_array_equal(np.sort(first), np.sort(small.train.row_ids))
+    np.testing.assert_array_equal(np.sort(second), np.sort(small.train.row_ids))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, epoch_rows(dataset()))

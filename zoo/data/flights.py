@@ -54,9 +54,9 @@ class FlightsSplit:
         return float(np.mean(self.labels))
 
     def to_tf_dataset(self, batch_size, shuffle=False, seed=0):
-        """Return `(features, labels)` batches; see `zoo.data.splits.to_tf_dataset`."""
+        """Return `(features, labels)` batches gathered by index; see `zoo.data.splits.to_tf_dataset`."""
         return to_tf_dataset(
-            self.features, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed
+            self.features, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed, gather_batches=True
         )
 
 
