@@ -42,6 +42,20 @@ def seed_everything(seed, op_determinism=True):
         tf.config.experimental.enable_op_determinism()
 
 
+def seed_generator_states(model):
+    """Return the state variables of `model`'s `keras.random.SeedGenerator`s, in a fixed order.
+
+    Keras documents `Layer.variables` as `Layer.weights` plus the `SeedGenerator` states,
+    with metric variables in neither, so the difference is those states. Each state contains
+    the generator's seed and its draw counter; `Model.save_weights` does not save them.
+
+    Example:
+    >>> [state.numpy() for state in seed_generator_states(model)]
+    """
+    weight_ids = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weight_ids]
+
+
 class EpochSeeds(keras.callbacks.Callback):
     """Derive each epoch's shuffle order and layer seeds from the run's seed and the epoch.
 
@@ -97,13 +111,8 @@ class EpochSeeds(keras.callbacks.Callback):
             state.assign(np.array([initial_seed, epoch * self.COUNTER_STRIDE], dtype=state.dtype))
 
     def seed_generator_states(self):
-        """Return the state variables of the model's `SeedGenerator`s.
-
-        Keras documents `Layer.variables` as `Layer.weights` plus the `SeedGenerator`
-        states, with metric variables in neither, so the difference is those states.
-        """
-        weight_ids = {id(weight) for weight in self.model.weights}
-        return [variable for variable in self.model.variables if id(variable) not in weight_ids]
+        """Return the state variables of the model's `SeedGenerator`s."""
+        return seed_generator_states(self.model)
 
     def permutation(self, num_examples):
         """Return the int32 permutation of `range(num_examples)` for the current epoch."""

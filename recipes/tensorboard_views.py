@@ -75,13 +75,18 @@ class ActivationHistogram(keras.callbacks.Callback):
             self._probe = keras.Model(self.model.inputs, layer.output)
         return np.asarray(self._probe(self.inputs, training=False))
 
-    def on_epoch_end(self, epoch, logs=None):
-        values = self._activations()
-        self.stats = {
+    def current_stats(self, values=None):
+        """Return the mean, standard deviation and share of zeros of the layer's activations now."""
+        values = self._activations() if values is None else values
+        return {
             "mean": float(values.mean()),
             "std": float(values.std()),
             "fraction_zero": float(np.mean(values == 0)),
         }
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = self._activations()
+        self.stats = self.current_stats(values)
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():

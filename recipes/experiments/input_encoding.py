@@ -82,7 +82,11 @@ def _spec(dataset, encoding, seed, settings):
         return [callback]
 
     def finish(model, run, metrics):
-        metrics["first_layer_activations"] = dict(activations["callback"].stats, layer=ACTIVATION_LAYER)
+        callback = activations["callback"]
+        # A run resumed after its last epoch trains no epoch in this process.
+        callback.set_model(model)
+        stats = callback.stats or callback.current_stats()
+        metrics["first_layer_activations"] = dict(stats, layer=ACTIVATION_LAYER)
 
     return runner.RunSpec(
         experiment=EXPERIMENT,

@@ -2,11 +2,15 @@
 
 Every experiment trains each variant for each seed into
 `<output>/<experiment>/<variant>/seed<k>/`, a `recipes.run_folder.RunFolder` with
-`config.json`, TensorBoard logs and `metrics.json`. The metrics of a run are taken at its
-best validation epoch (the weights of that epoch are restored before testing), because a
-fixed epoch budget measures how fast a variant overfits rather than how good it is. The
-runner keeps no checkpoint or export: each run is short, and a finished run (one with
-`metrics.json`) is skipped when the experiment is run again unless `--overwrite` is given.
+`config.json`, `history.csv`, TensorBoard logs and `metrics.json`. The metrics of a run are
+taken at its best validation epoch (the weights of that epoch are restored before testing),
+because a fixed epoch budget measures how fast a variant overfits rather than how good it is.
+
+Running the same command again skips finished runs (those with `metrics.json`) and resumes
+an interrupted run from the backup of its last finished epoch (`ExperimentBackup`), with the
+same data order, dropout masks and best-epoch tracking as an uninterrupted run. `--overwrite`
+retrains from scratch instead. The runner exports no model: the backup is removed once
+`metrics.json` is written.
 
 Example:
     python -m recipes.experiments.input_encoding --quick --seeds 0,1,2
@@ -18,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from typing import Callable
@@ -25,8 +30,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from recipes.callbacks import EpochTimer, hparam_value
+from recipes.callbacks import EpochTimer, hparam_value, read_history
+from recipes.experiments.backup import ExperimentBackup, backup_epoch
 from recipes.run_folder import ExistingRun, RunFolder
+from recipes.training import skip_finished_shuffles
 from recipes.tensorboard_views import write_hparams_config
 
 logger = logging.getLogger("recipes.experiments")
@@ -55,7 +62,8 @@ def parse_args(experiment, argv=None, description=""):
     parser.add_argument("--seeds", default="0,1,2", type=parse_seeds,
                         help="comma-separated seeds; each variant trains once per seed (default 0,1,2)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"root folder of the runs (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--overwrite", action="store_true", help="retrain runs that already have metrics.json")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="retrain finished runs and restart interrupted ones from scratch")
     parser.add_argument("--only", default="", help="comma-separated prefixes of the variants to run (default: all)")
     parser.add_argument("--verbose", action="store_true", help="print one Keras log line per epoch")
     args = parser.parse_args(argv)
@@ -158,6 +166,15 @@ class BestWeights(keras.callbacks.Callback):
         if self._weights is not None:
             self.model.set_weights(self._weights)
 
+    @property
+    def weights(self):
+        """The weights of the best epoch so far, as a list of arrays (`None` before the first)."""
+        return self._weights
+
+    def restore_state(self, best, best_epoch, weights):
+        """Continue tracking from a backup: the best value, its 0-based epoch and its weights."""
+        self.best, self.best_epoch, self._weights = best, best_epoch, list(weights)
+
 
 class TracedModelCache:
     """Reuse one compiled model, and the `tf.function`s it traced, across the seeds of a variant.
@@ -219,21 +236,28 @@ def epochs_to_reach(values, fraction=REACH_FRACTION, mode="max"):
 
 
 def run_one(spec, args, environment, cache=None):
-    """Train one run into its folder unless it is already complete; return its metrics."""
+    """Train one run into its folder, resuming an interrupted one; return its metrics.
+
+    A complete run of the same mode is returned as it is unless `--overwrite` is given.
+    """
     run = RunFolder(os.path.join(args.output, spec.experiment, spec.variant, f"seed{spec.seed}"))
     if run.is_complete() and not args.overwrite:
         previous = read_json(run.metrics_path)
         if previous.get("mode") == args.mode:
             logger.info("Skip %s: already complete in %s mode", run.path, args.mode)
             return previous
-    run.prepare(ExistingRun.OVERWRITE)
 
     config = {
         "experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, "mode": args.mode,
-        "epochs": spec.epochs, "monitor": f"val_{spec.monitor}", "hparams": spec.hparams,
+        "epochs": spec.epochs, "monitor": f"val_{spec.monitor}", "hparams": _json_ready(spec.hparams),
         "command": reproduce_command(spec.experiment, args, spec.variant),
     }
-    run.write_config(config)
+    resume = not args.overwrite and _can_resume(run, config)
+    run.prepare(ExistingRun.RESUME if resume else ExistingRun.OVERWRITE)
+    if resume:
+        logger.info("Resume %s after epoch %d", run.path, backup_epoch(run.backup_dir))
+    else:
+        run.write_config(config)
 
     start = time.perf_counter()
     keras.utils.set_random_seed(spec.seed)
@@ -248,9 +272,23 @@ def run_one(spec, args, environment, cache=None):
     metrics["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
 
     run.write_metrics(metrics)
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
     logger.info("%s/%s seed %d: %s at best epoch %d, %.1f s", spec.experiment, spec.variant, spec.seed,
                 spec.monitor, metrics["best_epoch"], metrics["wall_seconds"])
     return metrics
+
+
+def _can_resume(run, config):
+    """Return whether `run` contains an interrupted run of the same settings (all but the command)."""
+    if run.is_complete() or not os.path.isfile(run.config_path) or not backup_epoch(run.backup_dir):
+        return False
+    previous = read_json(run.config_path)
+    return all(previous.get(name) == value for name, value in config.items() if name != "command")
+
+
+def _json_ready(value):
+    """Return `value` as it reads back from JSON (tuples become lists), for comparing configs."""
+    return json.loads(json.dumps(value))
 
 
 def predict_batches(model, inputs, batch_size=1024):
@@ -270,9 +308,13 @@ def read_json(path):
         return json.load(file)
 
 
-def _fit_and_score(spec, run, model, train, validation, test, verbose=0):
-    best = BestWeights(f"val_{spec.monitor}", spec.monitor_mode)
-    timer = EpochTimer()
+def experiment_callbacks(spec, model, run, best, timer, backup):
+    """Return the callbacks of one experiment run, in the order they must run.
+
+    TensorBoard, the hparams summary, best-epoch tracking, the epoch timer, the spec's own
+    callbacks and the `history.csv` row all handle an epoch before its backup is written,
+    so a kill between them repeats that epoch on resume instead of losing it.
+    """
     hparams = {name: hparam_value(value) for name, value in {**spec.hparams, "seed": spec.seed}.items()}
     callbacks = [
         keras.callbacks.TensorBoard(run.log_dir, histogram_freq=1),
@@ -282,13 +324,26 @@ def _fit_and_score(spec, run, model, train, validation, test, verbose=0):
     ]
     if spec.callbacks is not None:
         callbacks.extend(spec.callbacks(model, run))
+    callbacks.append(keras.callbacks.CSVLogger(run.history_path, append=True))
+    callbacks.append(backup)
+    return callbacks
+
+
+def _fit_and_score(spec, run, model, train, validation, test, verbose=0):
+    best = BestWeights(f"val_{spec.monitor}", spec.monitor_mode)
+    timer = EpochTimer()
+    backup = ExperimentBackup(run.backup_dir, best, timer)
+    callbacks = experiment_callbacks(spec, model, run, best, timer, backup)
+    skip_finished_shuffles(train, backup_epoch(run.backup_dir))
 
     fit_start = time.perf_counter()
-    history = model.fit(train, validation_data=validation, epochs=spec.epochs, callbacks=callbacks, verbose=verbose,
-                        shuffle=False)  # the training dataset shuffles itself
+    model.fit(train, validation_data=validation, epochs=spec.epochs, callbacks=callbacks, verbose=verbose,
+              shuffle=False)  # the training dataset shuffles itself
     fit_seconds = time.perf_counter() - fit_start
+    earlier_seconds = float(sum(timer.epoch_seconds[:backup.restored_epoch]))
 
-    history = {name: [float(value) for value in values] for name, values in history.history.items()}
+    # history.csv spans every process of a resumed run; `fit`'s History only the last one.
+    history = read_history(run.history_path)
     curve = history[f"val_{spec.monitor}"]
     reach_epoch = epochs_to_reach(curve, mode=spec.monitor_mode)
     metrics = {
@@ -301,7 +356,9 @@ def _fit_and_score(spec, run, model, train, validation, test, verbose=0):
         "seconds_to_95_percent": float(sum(timer.epoch_seconds[:reach_epoch])) if reach_epoch else None,
         "history": history,
         "epoch_seconds": timer.epoch_seconds,
-        "fit_seconds": fit_seconds,
+        # Fit time of this process plus the epoch times of the processes before it.
+        "fit_seconds": fit_seconds + earlier_seconds,
+        "resumed_after_epoch": backup.restored_epoch,
         "parameters": int(model.count_params()),
         "trainable_parameters": int(sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)),
     }

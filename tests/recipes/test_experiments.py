@@ -16,8 +16,9 @@ TINY_STRESS = {"max_examples": 1_500, "epochs": 2, "batch_size": 128, "tiny": Tr
 TINY_LENGTH = {"max_train_length": 4, "num_train": 200, "num_validation": 40, "num_test_per_length": 5,
                "epochs": 1, "batch_size": 64, "tiny": True}
 TINY_CONVNET = {"variants": ("none", "coords"), "canvas_size": 16, "square_size": 4, "filters": (4,), "epochs": 2,
-                "batch_size": 64, "placed": {"canvas_size": 32, "num_train": 64, "num_validation": 16,
-                                             "num_test": 32, "epochs": 1}}
+                "batch_size": 64, "heatmap": {"variants": ("none", "coords"), "filters": (4,), "epochs": 2},
+                "placed": {"variants": ("none", "coords"), "canvas_size": 32, "num_train": 64, "num_validation": 16,
+                           "num_test": 32, "epochs": 1}}
 
 
 def read_metrics(root, experiment, variant, seed=0):
