@@ -12,11 +12,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench import common, layer_costs, pipeline, scaling, serving, throughput  # noqa: E402
+from bench import common, layer_costs, pipeline, scaling, serving, throughput, time_to_accuracy  # noqa: E402
 
 SECTIONS = {
     "layers": ("Our layers against Keras and keras-hub", layer_costs.run),
     "throughput": ("Training throughput, MFU, XLA and bf16", throughput.run),
+    "time_to_accuracy": ("Time to accuracy on cmudict", time_to_accuracy.run),
     "scaling": ("Cost growth", scaling.run),
     "pipeline": ("Input pipeline", pipeline.run),
     "serving": ("Serving", serving.run),

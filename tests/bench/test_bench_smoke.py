@@ -57,3 +57,26 @@ def test_positional_channels_section_runs_tiny():
     text, values = layer_costs.positional_channels(Settings(tiny=True))
     assert "| PositionalChannel2D |" in text
     assert values["channels_vs_concat"] > 0.0
+
+
+def test_time_to_target_takes_first_epoch():
+    from bench.time_to_accuracy import _time_to
+
+    assert _time_to(0.8, [1.0, 2.5, 4.0], [0.5, 0.81, 0.9]) == 2.5
+    assert _time_to(0.95, [1.0, 2.5, 4.0], [0.5, 0.81, 0.9]) is None
+
+
+def test_serve_gives_same_outputs_for_numpy_and_tensors():
+    import zoo
+    from bench import serving
+
+    name = "feedforward-onehot.flights"
+    model = zoo.load(name, format="saved_model")
+    inputs = serving._batch(name, 4)
+    tensors = serving._serving_inputs(model, inputs)
+    arrays = serving._serving_inputs(model, inputs, convert=np.asarray)
+
+    assert all(isinstance(value, np.ndarray) for value in arrays[0].values())
+    for column, value in arrays[0].items():
+        assert value.dtype == tensors[0][column].dtype.as_numpy_dtype, column
+    np.testing.assert_allclose(np.asarray(model.serve(*arrays)), np.asarray(model.serve(*tensors)), rtol=1e-6)
