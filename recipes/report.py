@@ -43,6 +43,11 @@ SCALE_NOTE = (
     "uniform split and ~0% on the held-out quadrant. Haviv et al. 2022 (arXiv 2203.16634) "
     "report masked-LM perplexity ~147 without positions against ~4 with them for a "
     "bidirectional model, while causal LMs without positions come close to those with them. "
+    "Kazemnejad et al. 2023 (arXiv 2305.19466) train decoder-only transformers of about 107M "
+    "parameters on copy, reverse and other tasks with inputs up to length 20, test on lengths up "
+    "to 40 by exact match, and find no positional encoding (NoPE) generalizing best, ahead of "
+    "ALiBi, rotary and absolute positions; the decoders here have about 0.1M parameters and "
+    "train on lengths up to 10 (full mode). "
     "The numbers here come from small models trained for a few epochs on one CPU machine and "
     "are not comparable to those figures in absolute terms; only the directions are."
 )

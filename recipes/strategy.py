@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 
 logger = logging.getLogger(__name__)
@@ -288,8 +289,8 @@ def worker_run_path(path, strategy):
     Keras 3.15 `BackupAndRestore` writes and deletes its folder on every worker, so
     workers that shared one backup folder would overwrite each other's files.
 
-    NOTE: a worker that dies after the others saved an epoch's backup, but before it
-    saved its own, leaves backups of different epochs, and nothing here detects that.
+    A worker that dies after the others saved an epoch's backup, but before it saved its
+    own, leaves backups one epoch apart. On restart, `align_backups` rolls the others back.
 
     Example:
     >>> worker_run_path("runs/job/coords", strategy)  # on worker 1
@@ -345,3 +346,81 @@ def chief_decision(strategy, decision):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
 
     return bool(count_votes() > 0)
+
+
+def align_backups(backup_dir, strategy, epochs):
+    """Roll this worker's backup back to the last epoch that every worker has backed up.
+
+    Workers save their `BackupAndRestore` backups one after another at the end of each
+    epoch. A job killed in between leaves some workers one epoch ahead, and resuming them
+    as they are would start the workers at different epochs. With `double_checkpoint=True`
+    each backup keeps the previous epoch as `*.bkp` files, which this restores where needed.
+    Every worker calls it at the same point, before `fit`, because it is a collective
+    operation. Outside multi-worker training it does nothing.
+
+    Args:
+        backup_dir: this worker's `BackupAndRestore` folder.
+        strategy: the job's `tf.distribute.Strategy`.
+        epochs: the run's epoch budget (the largest epoch a backup can record).
+
+    Returns:
+        The number of finished epochs that training resumes after.
+
+    Example:
+    >>> align_backups(run.backup_dir, strategy, epochs=4)
+    2
+    """
+    epoch = backup_metadata_epoch(os.path.join(backup_dir, BACKUP_METADATA))
+    if not is_multi_worker(strategy):
+        return epoch
+    lowest = _lowest_across_workers(strategy, epoch, epochs)
+    if epoch > lowest:
+        roll_back_backup(backup_dir, lowest)
+    return lowest
+
+
+BACKUP_METADATA = "training_metadata.json"
+BACKUP_WEIGHTS = "latest.weights.h5"
+
+
+def backup_metadata_epoch(path):
+    """Return the epoch recorded in a `BackupAndRestore` metadata file (0 when it is missing)."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
+
+
+def roll_back_backup(backup_dir, epoch):
+    """Make `epoch` the latest backup in `backup_dir`: restore the previous backup, or delete all.
+
+    Raises:
+        RuntimeError: when the previous backup is not at `epoch`, so the workers cannot
+            agree on an epoch to resume from.
+    """
+    previous = os.path.join(backup_dir, BACKUP_METADATA + ".bkp")
+    if epoch == 0:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        return
+    if backup_metadata_epoch(previous) != epoch:
+        raise RuntimeError(
+            f"The backup in {backup_dir} cannot be rolled back to epoch {epoch}, where the other "
+            f"workers resume: its previous backup is at epoch {backup_metadata_epoch(previous)}. "
+            "Restart the job with --overwrite."
+        )
+    os.replace(os.path.join(backup_dir, BACKUP_WEIGHTS + ".bkp"), os.path.join(backup_dir, BACKUP_WEIGHTS))
+    os.replace(previous, os.path.join(backup_dir, BACKUP_METADATA))
+
+
+def _lowest_across_workers(strategy, epoch, epochs):
+    # The strategy reduces only by sum or mean, so each worker adds a one-hot vector of its
+    # epoch and the lowest epoch is the first non-zero entry of the sum.
+    vote = tf.one_hot(epoch, epochs + 1, dtype=tf.int32)
+
+    @tf.function
+    def count_epochs():
+        votes = strategy.run(lambda: tf.identity(vote))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+    counts = count_epochs().numpy()
+    return int(np.flatnonzero(counts)[0])

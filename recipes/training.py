@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from recipes import callbacks as run_callbacks
 from recipes import export
+from recipes import strategy as strategy_lib
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ def train_and_export(
         run, hparams, histogram_freq=histogram_freq
     )
     timer = callbacks[-1]
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    strategy_lib.align_backups(run.backup_dir, strategy, epochs)
     skip_finished_shuffles(train_dataset, finished_epochs(run))
 
     start = time.perf_counter()

@@ -9,6 +9,7 @@ import sys
 import time
 import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -451,9 +452,9 @@ def test_killed_worker_resumes_from_backup(tmp_path, start_process):
 
     workers = _start_workers(start_process, module, arguments, _free_ports(2), "first")
     deadline = time.monotonic() + WORKER_TIMEOUT
-    while min(_backup_epoch(chief_run), _backup_epoch(worker_run)) < 1:
-        assert all(process.poll() is None for process in workers), "a worker exited before its first backup"
-        assert time.monotonic() < deadline, "no backup of epoch 1 within the time limit"
+    while min(_backup_epoch(chief_run), _backup_epoch(worker_run)) < 2:
+        assert all(process.poll() is None for process in workers), "a worker exited before its second backup"
+        assert time.monotonic() < deadline, "no backup of epoch 2 within the time limit"
         time.sleep(0.1)
     workers[1].send_signal(signal.SIGKILL)
     workers[1].wait(timeout=30)
@@ -464,9 +465,14 @@ def test_killed_worker_resumes_from_backup(tmp_path, start_process):
     assert workers[0].returncode != 0
     assert "UnavailableError" in workers[0].log_path.read_text(errors="replace")
     assert not (chief_run / "metrics.json").exists(), "the job finished before the kill"
-    resumed_from = _backup_epoch(chief_run)
-    assert resumed_from >= 1
-    assert _backup_epoch(worker_run) == resumed_from, "the workers' backups are at different epochs"
+    killed_at = _backup_epoch(chief_run)
+    assert killed_at >= 2
+    assert _backup_epoch(worker_run) == killed_at, "the workers' backups are at different epochs"
+
+    # As if the chief had died before its last backup: the worker's backup is one epoch ahead,
+    # and the restarted job must roll it back so both workers start at the same epoch.
+    strategy_lib.roll_back_backup(str(chief_run / "backup"), killed_at - 1)
+    resumed_from = killed_at - 1
 
     restarted = _start_workers(start_process, module, arguments + ["--resume"], _free_ports(2), "second")
     for process in restarted:
@@ -476,7 +482,7 @@ def test_killed_worker_resumes_from_backup(tmp_path, start_process):
     metrics = load_json(chief_run / "metrics.json")
     assert config["resumed"] is True
     assert metrics["epochs_run_in_last_process"] == 4 - resumed_from
-    assert len(metrics["history"]["loss"]) == 4 - resumed_from
+    assert len(metrics["history"]["loss"]) == 4, "history.csv has every epoch once"
     assert not (chief_run / "backup").exists(), "a finished run keeps no backup"
     assert not (output / ".workertemp_worker_1").exists()
     assert metrics["test"]["accuracy"] > 0.3
@@ -489,3 +495,55 @@ def test_killed_worker_resumes_from_backup(tmp_path, start_process):
     assert os.path.getmtime(chief_run / "metrics.json") == finished
     assert "already complete" in again[0].log_path.read_text(errors="replace")
     assert not (output / ".workertemp_worker_1").exists()
+
+
+def _backup_two_epochs(backup_dir):
+    """Train a tiny model for 2 epochs with a double-checkpoint backup; return each epoch's weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    weights = []
+    saver = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: weights.append(model.get_weights()))
+    backup = keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+    features, targets = np.ones((8, 3), "float32"), np.zeros((8, 2), "float32")
+    model.fit(features, targets, epochs=2, callbacks=[saver, backup], verbose=0)
+    return model, weights
+
+
+def test_roll_back_backup_restores_previous_epoch(tmp_path):
+    model, weights = _backup_two_epochs(tmp_path)
+
+    strategy_lib.roll_back_backup(str(tmp_path), 1)
+
+    assert strategy_lib.backup_metadata_epoch(str(tmp_path / "training_metadata.json")) == 1
+    model.load_weights(str(tmp_path / "latest.weights.h5"))
+    for restored, expected in zip(model.get_weights(), weights[0]):
+        np.testing.assert_array_equal(restored, expected)
+
+
+def test_roll_back_backup_to_zero_removes_it(tmp_path):
+    _backup_two_epochs(tmp_path / "backup")
+
+    strategy_lib.roll_back_backup(str(tmp_path / "backup"), 0)
+
+    assert not (tmp_path / "backup").exists()
+
+
+def test_roll_back_backup_rejects_distant_epoch(tmp_path):
+    _backup_two_epochs(tmp_path)
+
+    with pytest.raises(RuntimeError, match="--overwrite"):
+        strategy_lib.roll_back_backup(str(tmp_path), 3)
+
+
+def test_align_backups_single_worker_keeps_backup(tmp_path):
+    _backup_two_epochs(tmp_path)
+
+    assert strategy_lib.align_backups(str(tmp_path), tf.distribute.get_strategy(), epochs=4) == 2
+    assert strategy_lib.backup_metadata_epoch(str(tmp_path / "training_metadata.json")) == 2
+
+
+def test_lowest_epoch_reduces_over_replicas():
+    assert strategy_lib._lowest_across_workers(tf.distribute.get_strategy(), 3, epochs=5) == 3
