@@ -17,36 +17,19 @@ The target is `REACH_FRACTION` of the best validation accuracy that the keras-hu
 reaches with Keras defaults, so "equal accuracy" means reaching that level.
 """
 
-import time
-
 import keras
 import numpy as np
 
 import zoo
 from bench.common import markdown_table, verdict
 from bench.throughput import hub_reference_stack
+from recipes.callbacks import EpochTimer
 from zoo.transformer import build_encoder_classifier
 
 MODEL = "transformer-encoder_learned.cmudict_stress"
 KERAS_DEFAULT_BATCH_SIZE = 32
 REACH_FRACTION = 0.99
 TARGET_SPEEDUP = 1.5
-
-
-class _EpochClock(keras.callbacks.Callback):
-    """Record the cumulative training time (validation included) at the end of each epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        previous = self.seconds[-1] if self.seconds else 0.0
-        self.seconds.append(previous + time.perf_counter() - self._start)
 
 
 def _build(stack, arguments, learning_rate):
@@ -74,10 +57,10 @@ def _curve(stack, batch_size, learning_rate, data, epochs):
     task = zoo.get_task(spec.dataset)
     model = _build(stack, spec.resolve_arguments(), learning_rate)
     train, validation, test = task.datasets(data, batch_size, seed=0)
-    clock = _EpochClock()
-    history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=[clock], verbose=0)
+    timer = EpochTimer()
+    history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=[timer], verbose=0)
     test_accuracy = model.evaluate(test, return_dict=True, verbose=0)["accuracy"]
-    return clock.seconds, history.history["val_accuracy"], test_accuracy
+    return list(np.cumsum(timer.epoch_seconds)), history.history["val_accuracy"], test_accuracy
 
 
 def _time_to(target, seconds, accuracies):

@@ -94,11 +94,11 @@ def to_tf_dataset(inputs, targets=None, sample_weight=None, *, batch_size, shuff
         shuffle: shuffle with a buffer as large as the data, reshuffling every epoch. Use it for
             training splits.
         seed: seed of the shuffle; the same seed gives the same order of batches.
-        gather_batches: batch row indices and gather each batch from the whole arrays with
-            one `tf.gather` per array, instead of slicing one example at a time. For tables of
-            many columns and short train steps this cuts the pipeline's CPU time about 5x
-            (flights: 0.33 s against 1.7 s per epoch of 512-row batches). Both ways give
-            the same batches when `shuffle` is off; shuffled orders differ between them.
+        gather_batches: shuffle row indices, gather every array into the epoch's order once,
+            and slice batches from the result, instead of slicing one example at a time. For
+            tables of many columns and short train steps this cuts the pipeline's CPU time
+            several-fold. Both ways give the same batches when `shuffle` is off; shuffled
+            orders differ between them.
 
     Returns:
         A `tf.data.Dataset` of `inputs`, `(inputs, targets)` or
@@ -131,12 +131,22 @@ def _gathered_batches(elements, batch_size, shuffle, seed):
 
     tensors = tf.nest.map_structure(tf.constant, elements)
     num_examples = int(tf.nest.flatten(tensors)[0].shape[0])
+    num_batches = -(-num_examples // batch_size)
     indices = tf.data.Dataset.range(num_examples)
     if shuffle:
         indices = indices.shuffle(max(num_examples, 1), seed=seed, reshuffle_each_iteration=True)
 
-    def gather(batch_indices):
-        return tf.nest.map_structure(lambda tensor: tf.gather(tensor, batch_indices), tensors)
+    # One gather per array and epoch puts the rows in the epoch's order. Each batch is then
+    # a slice of those arrays, which costs less per batch than a gather.
+    def epoch_batches(order):
+        ordered = tf.nest.map_structure(lambda tensor: tf.gather(tensor, order), tensors)
 
-    dataset = indices.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        def batch(index):
+            start = index * batch_size
+            return tf.nest.map_structure(lambda tensor: tensor[start:start + batch_size], ordered)
+
+        return tf.data.Dataset.range(num_batches).map(batch)
+
+    dataset = indices.batch(max(num_examples, 1)).flat_map(epoch_batches)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
