@@ -691,7 +691,26 @@ def timing_lines(roots):
             per_experiment = ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in timing["seconds"].items())
             lines.append(f"- `run_all --{mode}` finished {timing['finished_at']}: {timing['total_seconds'] / 60:.1f} min "
                          f"in total ({per_experiment}); load average at the end {timing['load_average'][0]:.1f} "
-                         f"on {timing['cpu_count']} cores.")
+                         f"on {timing['cpu_count']} cores. Runs already finished before that call were skipped.")
+    return lines
+
+
+def run_time_lines(runs):
+    """Return one line per mode: the summed wall time of the reported runs, per experiment.
+
+    The sum counts each run's training, evaluation and logging, whichever call of the
+    experiment ran it, so it is the compute time a repeat of those runs needs.
+    """
+    totals = {}
+    for run in runs:
+        key = (run.get("mode", "quick"), run["experiment"])
+        count, seconds = totals.get(key, (0, 0.0))
+        totals[key] = (count + 1, seconds + float(run.get("wall_seconds", 0.0)))
+    lines = []
+    for mode in sorted({mode for mode, _ in totals}):
+        parts = [f"{experiment} {seconds / 60:.1f} min ({count} run{'' if count == 1 else 's'})"
+                 for (run_mode, experiment), (count, seconds) in sorted(totals.items()) if run_mode == mode]
+        lines.append(f"- Summed wall time of the reported {mode}-mode runs: {', '.join(parts)}.")
     return lines
 
 
@@ -748,6 +767,7 @@ def render(runs, modes, sections, roots):
         f"- Report written: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"- Machine: {machine_line(runs)}.",
         *timing_lines(roots),
+        *run_time_lines(runs),
         "- Reproduce: `python -m recipes.experiments.run_all --quick` (or `--full`) trains every run and "
         "writes this file; `zoo report --runs FOLDER...` rewrites it from existing runs; "
         "`tensorboard --logdir runs/experiments/<experiment>` compares the runs in the HParams dashboard.",

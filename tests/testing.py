@@ -150,3 +150,27 @@ def load_json(path):
     """Read a JSON file."""
     with open(path) as file:
         return json.load(file)
+
+
+# Source of a callback for test scripts that interrupt a training process at a known point.
+# The script defines `marker`, `pause_epoch` and `pause_batch` and imports `keras` and
+# `time`. At the pause point the callback writes the epoch to the marker file and sleeps
+# until the test's signal ends the process. A negative batch pauses at the end of the epoch.
+PAUSE_FOR_SIGNAL = """
+class PauseForSignal(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == pause_epoch and batch == pause_batch:
+            self.pause()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == pause_epoch and pause_batch < 0:
+            self.pause()
+
+    def pause(self):
+        with open(marker, "w") as file:
+            file.write(f"{self.epoch}\\n")
+        time.sleep(600)
+"""

@@ -25,7 +25,7 @@ import pytest
 from recipes.callbacks import EpochTimer
 from recipes.experiments.backup import ExperimentBackup
 from recipes.experiments.runner import BestWeights
-from tests.testing import REPOSITORY_ROOT
+from tests.testing import PAUSE_FOR_SIGNAL, REPOSITORY_ROOT
 
 VARIANT = "stress/learned"
 EPOCHS = 4
@@ -49,22 +49,7 @@ _PAUSING_EXPERIMENT = textwrap.dedent(
     }}
 
 
-    class PauseForSignal(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == pause_epoch and batch == pause_batch:
-                self.pause()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == pause_epoch and pause_batch < 0:
-                self.pause()
-
-        def pause(self):
-            with open(marker, "w") as file:
-                file.write(f"{{self.epoch}}\\n")
-            time.sleep(600)
+    {{PAUSE_FOR_SIGNAL}}
 
 
     experiment_callbacks = runner.experiment_callbacks
@@ -77,7 +62,7 @@ _PAUSING_EXPERIMENT = textwrap.dedent(
     runner.experiment_callbacks = callbacks_with_pause
     sys.exit(transformer_positions.main(sys.argv[4:]))
     """
-)
+).replace("{PAUSE_FOR_SIGNAL}", PAUSE_FOR_SIGNAL)
 
 
 def _command(output, marker, pause_epoch=-1, pause_batch=-1, *flags):

@@ -163,3 +163,18 @@ def test_trained_encoders_get_verdicts(tmp_path):
     assert verdicts["5."] == "fails"
     text = (tmp_path / "trained.md").read_text()
     assert "changes 0.0000 of the bidirectional NoPE encoder's predictions" in text
+
+
+def test_run_time_lines_sum_wall_time_per_mode():
+    runs = [
+        {"experiment": "input_encoding", "mode": "full", "wall_seconds": 90.0},
+        {"experiment": "input_encoding", "mode": "full", "wall_seconds": 30.0},
+        {"experiment": "transformer_positions", "mode": "quick", "wall_seconds": 6.0},
+    ]
+
+    lines = report.run_time_lines(runs)
+
+    assert lines == [
+        "- Summed wall time of the reported full-mode runs: input_encoding 2.0 min (2 runs).",
+        "- Summed wall time of the reported quick-mode runs: transformer_positions 0.1 min (1 run).",
+    ]

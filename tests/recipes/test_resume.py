@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from tests.testing import REPOSITORY_ROOT
+from tests.testing import PAUSE_FOR_SIGNAL, REPOSITORY_ROOT
 
 EPOCHS = 3
 SMALL_RUN = [
@@ -52,22 +52,7 @@ _PAUSING_MAIN = textwrap.dedent(
     marker, pause_epoch, pause_batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 
-    class PauseForSignal(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == pause_epoch and batch == pause_batch:
-                self.pause()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == pause_epoch and pause_batch < 0:
-                self.pause()
-
-        def pause(self):
-            with open(marker, "w") as file:
-                file.write(f"{self.epoch}\\n")
-            time.sleep(600)
+    {PAUSE_FOR_SIGNAL}
 
 
     standard_callbacks = callbacks.standard_callbacks
@@ -81,7 +66,7 @@ _PAUSING_MAIN = textwrap.dedent(
     callbacks.standard_callbacks = callbacks_with_pause
     sys.exit(convnet_positions.main(sys.argv[4:]))
     """
-)
+).replace("{PAUSE_FOR_SIGNAL}", PAUSE_FOR_SIGNAL)
 
 
 def _child_env():
