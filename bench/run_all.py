@@ -1,7 +1,7 @@
 """Run every benchmark in one process and print the Markdown report.
 
 Usage: `python -m bench.run_all [--quick] [--tiny] [--only SECTION ...]`. The full run took
-240 s on the project's idle 2-core machine (11 minutes at a load average of 5-8). `--tiny`
+304 s on the project's idle 2-core machine, the quick run 192 s. `--tiny`
 uses minuscule sizes to check the code, and its figures mean nothing.
 """
 
