@@ -1,9 +1,39 @@
 """The callbacks every recipe run uses: resume, checkpoints, TensorBoard and hparams."""
 
+import json
+import os
 import time
 
 import keras
 from tensorboard.plugins.hparams import api as hparams_api
+
+
+# File names that Keras 3.15 `BackupAndRestore` writes in its backup folder. With
+# `double_checkpoint=True` it keeps the previous epoch's files under a `.bkp` suffix.
+BACKUP_METADATA = "training_metadata.json"
+BACKUP_WEIGHTS = "latest.weights.h5"
+PREVIOUS_BACKUP_SUFFIX = ".bkp"
+
+
+def backup_epoch(backup_dir, previous=False):
+    """Return the number of finished epochs that a `BackupAndRestore` backup records.
+
+    Args:
+        backup_dir: the callback's `backup_dir`.
+        previous: read the previous backup that `double_checkpoint=True` keeps.
+
+    Returns:
+        The epoch count, or 0 when there is no backup.
+
+    Example:
+    >>> backup_epoch("runs/demo/coords/backup")
+    2
+    """
+    path = os.path.join(backup_dir, BACKUP_METADATA + (PREVIOUS_BACKUP_SUFFIX if previous else ""))
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -28,6 +28,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from recipes.callbacks import BACKUP_METADATA, BACKUP_WEIGHTS, PREVIOUS_BACKUP_SUFFIX, backup_epoch
+
 logger = logging.getLogger(__name__)
 
 STRATEGY_NAMES = ("default", "one_device", "mirrored", "multi_worker")
@@ -370,25 +372,13 @@ def align_backups(backup_dir, strategy, epochs):
     >>> align_backups(run.backup_dir, strategy, epochs=4)
     2
     """
-    epoch = backup_metadata_epoch(os.path.join(backup_dir, BACKUP_METADATA))
+    epoch = backup_epoch(backup_dir)
     if not is_multi_worker(strategy):
         return epoch
     lowest = _lowest_across_workers(strategy, epoch, epochs)
     if epoch > lowest:
         roll_back_backup(backup_dir, lowest)
     return lowest
-
-
-BACKUP_METADATA = "training_metadata.json"
-BACKUP_WEIGHTS = "latest.weights.h5"
-
-
-def backup_metadata_epoch(path):
-    """Return the epoch recorded in a `BackupAndRestore` metadata file (0 when it is missing)."""
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as file:
-        return int(json.load(file)["epoch"])
 
 
 def roll_back_backup(backup_dir, epoch):
@@ -398,18 +388,19 @@ def roll_back_backup(backup_dir, epoch):
         RuntimeError: when the previous backup is not at `epoch`, so the workers cannot
             agree on an epoch to resume from.
     """
-    previous = os.path.join(backup_dir, BACKUP_METADATA + ".bkp")
     if epoch == 0:
         shutil.rmtree(backup_dir, ignore_errors=True)
         return
-    if backup_metadata_epoch(previous) != epoch:
+
+    previous_epoch = backup_epoch(backup_dir, previous=True)
+    if previous_epoch != epoch:
         raise RuntimeError(
-            f"The backup in {backup_dir} cannot be rolled back to epoch {epoch}, where the other "
-            f"workers resume: its previous backup is at epoch {backup_metadata_epoch(previous)}. "
+            f"Failed to roll the backup in {backup_dir} back to epoch {epoch}, where the other "
+            f"workers resume: its previous backup is at epoch {previous_epoch}. "
             "Restart the job with --overwrite."
         )
-    os.replace(os.path.join(backup_dir, BACKUP_WEIGHTS + ".bkp"), os.path.join(backup_dir, BACKUP_WEIGHTS))
-    os.replace(previous, os.path.join(backup_dir, BACKUP_METADATA))
+    for name in (BACKUP_WEIGHTS, BACKUP_METADATA):
+        os.replace(os.path.join(backup_dir, name + PREVIOUS_BACKUP_SUFFIX), os.path.join(backup_dir, name))
 
 
 def _lowest_across_workers(strategy, epoch, epochs):

@@ -43,11 +43,7 @@ def environment_info():
 
 def finished_epochs(run):
     """Return how many epochs the backup in `run.backup_dir` has finished (0 without one)."""
-    path = os.path.join(run.backup_dir, "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as file:
-        return int(json.load(file)["epoch"])
+    return run_callbacks.backup_epoch(run.backup_dir)
 
 
 # Iterators that `Model.fit` opens on a `tf.data` training set per epoch, measured for

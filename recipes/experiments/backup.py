@@ -31,9 +31,11 @@ import keras
 import numpy as np
 
 from recipes import atomic
+from recipes.callbacks import backup_epoch
 from recipes.determinism import seed_generator_states
 
 _STATE_PATTERN = re.compile(r"state_epoch(\d+)\.json$")
+_BEST_PATTERN = re.compile(r"best_epoch(\d+)\.npz$")
 
 
 class ExperimentBackup(keras.callbacks.BackupAndRestore):
@@ -93,8 +95,8 @@ class ExperimentBackup(keras.callbacks.BackupAndRestore):
         path = self._state_path(epoch)
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"The backup in {self.backup_dir} is at epoch {epoch} but has no {os.path.basename(path)}. "
-                "It was not written by this version of the experiment runner: rerun with --overwrite."
+                f"Missing {os.path.basename(path)} in the backup {self.backup_dir} of epoch {epoch}. "
+                "An older experiment runner wrote this backup: rerun with --overwrite."
             )
         with open(path) as file:
             state = json.load(file)
@@ -124,17 +126,8 @@ class ExperimentBackup(keras.callbacks.BackupAndRestore):
             with open(path) as file:
                 kept_best.add(json.load(file)["best_epoch"])
         for path in glob.glob(os.path.join(self.backup_dir, "best_epoch*.npz")):
-            if int(re.search(r"best_epoch(\d+)\.npz$", path).group(1)) not in kept_best:
+            if int(_BEST_PATTERN.search(path).group(1)) not in kept_best:
                 os.remove(path)
-
-
-def backup_epoch(backup_dir):
-    """Return the number of finished epochs of the backup in `backup_dir` (0 without one)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as file:
-        return int(json.load(file)["epoch"])
 
 
 def _write_npz(path, arrays):

@@ -30,8 +30,8 @@ from typing import Callable
 import keras
 import numpy as np
 
-from recipes.callbacks import EpochTimer, hparam_value, read_history
-from recipes.experiments.backup import ExperimentBackup, backup_epoch
+from recipes.callbacks import EpochTimer, backup_epoch, hparam_value, read_history
+from recipes.experiments.backup import ExperimentBackup
 from recipes.run_folder import ExistingRun, RunFolder
 from recipes.training import skip_finished_shuffles
 from recipes.tensorboard_views import write_hparams_config

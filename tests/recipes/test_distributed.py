@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from recipes import convnet_positions, train_pretrained
 from recipes import strategy as strategy_lib
+from recipes.callbacks import backup_epoch
 from tests.testing import REPOSITORY_ROOT, load_json, run_python
 
 # One registry entry per model family. The standardized one-hot model also checks that
@@ -517,7 +518,7 @@ def test_roll_back_backup_restores_previous_epoch(tmp_path):
 
     strategy_lib.roll_back_backup(str(tmp_path), 1)
 
-    assert strategy_lib.backup_metadata_epoch(str(tmp_path / "training_metadata.json")) == 1
+    assert backup_epoch(str(tmp_path)) == 1
     model.load_weights(str(tmp_path / "latest.weights.h5"))
     for restored, expected in zip(model.get_weights(), weights[0]):
         np.testing.assert_array_equal(restored, expected)
@@ -542,7 +543,7 @@ def test_align_backups_single_worker_keeps_backup(tmp_path):
     _backup_two_epochs(tmp_path)
 
     assert strategy_lib.align_backups(str(tmp_path), tf.distribute.get_strategy(), epochs=4) == 2
-    assert strategy_lib.backup_metadata_epoch(str(tmp_path / "training_metadata.json")) == 2
+    assert backup_epoch(str(tmp_path)) == 2
 
 
 def test_lowest_epoch_reduces_over_replicas():

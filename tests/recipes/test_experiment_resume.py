@@ -196,7 +196,7 @@ def _fit_with_backup(model, backup_dir, epochs):
     return best, timer, backup
 
 
-def test_backup_keeps_states_of_the_last_two_epochs(tmp_path):
+def test_backup_keeps_last_two_states(tmp_path):
     _fit_with_backup(_tiny_model(0), tmp_path, epochs=4)
 
     states = sorted(name for name in os.listdir(tmp_path) if name.startswith("state_epoch"))
@@ -206,7 +206,7 @@ def test_backup_keeps_states_of_the_last_two_epochs(tmp_path):
     assert set(best_files) == referenced
 
 
-def test_backup_restores_best_weights_and_seed_counters(tmp_path):
+def test_backup_restores_best_and_seeds(tmp_path):
     from recipes.determinism import seed_generator_states
 
     model = _tiny_model(0)
@@ -225,7 +225,7 @@ def test_backup_restores_best_weights_and_seed_counters(tmp_path):
     assert [state.numpy().tolist() for state in seed_generator_states(resumed)] == counters
 
 
-def test_backup_without_state_file_names_the_fix(tmp_path):
+def test_backup_missing_state_raises(tmp_path):
     _fit_with_backup(_tiny_model(0), tmp_path, epochs=1)
     os.remove(tmp_path / "state_epoch1.json")
 

@@ -249,7 +249,7 @@ def test_gather_batches_matches_slices_without_shuffle():
             np.testing.assert_array_equal(x_sliced[name].numpy(), x_gathered[name].numpy())
 
 
-def test_gather_batches_shuffle_covers_every_row_once_per_epoch(small):
+def test_gather_batches_covers_rows_each_epoch(small):
     def dataset():
         return to_tf_dataset(small.train.row_ids, small.train.labels, batch_size=1000, shuffle=True, seed=3,
                              gather_batches=True)
