@@ -134,6 +134,9 @@ def _gathered_batches(elements, batch_size, shuffle, seed):
     num_batches = -(-num_examples // batch_size)
     indices = tf.data.Dataset.range(num_examples)
     if shuffle:
+        # NOTE: shuffling the indices one element at a time costs about 0.38 ms per 512-row
+        # batch, a large share of a flights train step. A permutation drawn in one op would be
+        # cheaper but would change the data order of every recorded flights run.
         indices = indices.shuffle(max(num_examples, 1), seed=seed, reshuffle_each_iteration=True)
 
     # One gather per array and epoch puts the rows in the epoch's order. Each batch is then
